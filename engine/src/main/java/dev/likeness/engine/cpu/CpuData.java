@@ -1,0 +1,279 @@
+package dev.likeness.engine.cpu;
+
+import dev.likeness.engine.DType;
+import dev.likeness.engine.Dtypes;
+import dev.likeness.engine.Tensor;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+
+/**
+ * Reading tensor values on the CPU: block conversion from any storage dtype to f32 (the only way kernels read
+ * low-precision weights), and gathering strided views into row-major arrays.
+ */
+public final class CpuData {
+    private CpuData() {
+    }
+
+    static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfInt INT = ValueLayout.JAVA_INT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfLong LONG = ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    static final ValueLayout.OfDouble DOUBLE = ValueLayout.JAVA_DOUBLE_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+    private static final float[] E4M3 = Dtypes.e4m3Table();
+    private static final float[] E5M2 = Dtypes.e5m2Table();
+
+    public static CpuStorage storage(Tensor t) {
+        if (!(t.storage() instanceof CpuStorage s)) {
+            throw new IllegalArgumentException("tensor " + t + " is not in host memory; transfer it to the CPU backend first");
+        }
+        return s;
+    }
+
+    /**
+     * Converts {@code n} consecutive storage elements, starting at storage element {@code elem}, to f32
+     * (no dequantization scale applied).
+     */
+    public static void readRun(CpuStorage s, DType dt, long elem, float[] dst, int off, int n) {
+        float[] f = s.floats();
+        if (f != null) {
+            System.arraycopy(f, Math.toIntExact(elem), dst, off, n);
+            return;
+        }
+        MemorySegment seg = s.segment();
+        switch (dt) {
+            case F32 -> MemorySegment.copy(seg, FLOAT, elem * 4, dst, off, n);
+            case BF16 -> {
+                long b = elem * 2;
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = Float.intBitsToFloat((seg.get(SHORT, b + 2L * i) & 0xffff) << 16);
+                }
+            }
+            case F16 -> {
+                long b = elem * 2;
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = Float.float16ToFloat(seg.get(SHORT, b + 2L * i));
+                }
+            }
+            case F8_E4M3 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = E4M3[seg.get(ValueLayout.JAVA_BYTE, elem + i) & 0xff];
+                }
+            }
+            case F8_E5M2 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = E5M2[seg.get(ValueLayout.JAVA_BYTE, elem + i) & 0xff];
+                }
+            }
+            case I8 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = seg.get(ValueLayout.JAVA_BYTE, elem + i);
+                }
+            }
+            case U8, BOOL -> {
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = seg.get(ValueLayout.JAVA_BYTE, elem + i) & 0xff;
+                }
+            }
+            case I16 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = seg.get(SHORT, (elem + i) * 2);
+                }
+            }
+            case I32 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = seg.get(INT, (elem + i) * 4);
+                }
+            }
+            case I64 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = seg.get(LONG, (elem + i) * 8);
+                }
+            }
+            case F64 -> {
+                for (int i = 0; i < n; i++) {
+                    dst[off + i] = (float) seg.get(DOUBLE, (elem + i) * 8);
+                }
+            }
+        }
+    }
+
+    /** Reads one integer element (for index tensors). */
+    public static long readLong(CpuStorage s, DType dt, long elem) {
+        float[] f = s.floats();
+        if (f != null) {
+            return (long) f[Math.toIntExact(elem)];
+        }
+        MemorySegment seg = s.segment();
+        return switch (dt) {
+            case I64 -> seg.get(LONG, elem * 8);
+            case I32 -> seg.get(INT, elem * 4);
+            case I16 -> seg.get(SHORT, elem * 2);
+            case I8 -> seg.get(ValueLayout.JAVA_BYTE, elem);
+            case U8, BOOL -> seg.get(ValueLayout.JAVA_BYTE, elem) & 0xff;
+            default -> {
+                float[] one = new float[1];
+                readRun(s, dt, elem, one, 0, 1);
+                yield (long) one[0];
+            }
+        };
+    }
+
+    /**
+     * Reads {@code len} elements of row {@code row} of a 2-D view [rows, cols], starting at column {@code col0},
+     * as f32 with the dequantization scale applied. Contiguous rows are converted as one block.
+     */
+    public static void readRow(Tensor w, int row, int col0, int len, float[] dst, int off) {
+        CpuStorage s = storage(w);
+        long base = w.offset() + row * w.stride(0) + col0 * w.stride(1);
+        long cs = w.stride(1);
+        if (cs == 1) {
+            readRun(s, w.dtype(), base, dst, off, len);
+        } else {
+            for (int i = 0; i < len; i++) {
+                readRun(s, w.dtype(), base + i * cs, dst, off + i, 1);
+            }
+        }
+        Tensor sc = w.scale();
+        if (sc != null) {
+            float f = sc.size(0) == 1 ? scaleAt(sc, 0) : scaleAt(sc, row);
+            for (int i = 0; i < len; i++) {
+                dst[off + i] *= f;
+            }
+        }
+    }
+
+    private static float scaleAt(Tensor sc, int i) {
+        float[] one = new float[1];
+        readRun(storage(sc), sc.dtype(), sc.offset() + i * sc.stride(0), one, 0, 1);
+        return one[0];
+    }
+
+    /** The per-dim-0 dequantization factors of a scaled tensor (length size(0)), or null if it has no scale. */
+    static float[] rowScales(Tensor t) {
+        Tensor sc = t.scale();
+        if (sc == null) {
+            return null;
+        }
+        float[] r = new float[t.size(0)];
+        if (sc.size(0) == 1) {
+            Arrays.fill(r, scaleAt(sc, 0));
+        } else {
+            for (int i = 0; i < r.length; i++) {
+                r[i] = scaleAt(sc, i);
+            }
+        }
+        return r;
+    }
+
+    /**
+     * The values of {@code t} as a row-major f32 array, dequantized. Returns the backing array itself when
+     * {@code t} is an unscaled, contiguous f32 heap tensor covering all of it: callers must treat the result as
+     * read-only. Use {@link #copyFloats} for a private copy.
+     */
+    public static float[] floats(Tensor t) {
+        CpuStorage s = storage(t);
+        float[] f = s.floats();
+        if (f != null && t.scale() == null && t.offset() == 0 && t.isContiguous() && f.length == t.numel()) {
+            return f;
+        }
+        return copyFloats(t);
+    }
+
+    /** A fresh row-major f32 copy of the values of {@code t}, dequantized. */
+    public static float[] copyFloats(Tensor t) {
+        CpuStorage s = storage(t);
+        long total = t.numel();
+        if (total > Integer.MAX_VALUE - 16) {
+            throw new IllegalArgumentException("tensor " + t + " is too large for one f32 array");
+        }
+        float[] out = new float[(int) total];
+        if (total == 0) {
+            return out;
+        }
+        int[] shape = t.shape();
+        long[] st = t.strides();
+        int rank = shape.length;
+        if (rank == 0) {
+            readRun(s, t.dtype(), t.offset(), out, 0, 1);
+        } else if (t.isContiguous()) {
+            readRun(s, t.dtype(), t.offset(), out, 0, out.length);
+        } else {
+            int inner = shape[rank - 1];
+            long innerStride = st[rank - 1];
+            int[] idx = new int[rank - 1];
+            int rows = out.length / inner;
+            for (int r = 0; r < rows; r++) {
+                long base = t.offset();
+                for (int d = 0; d < rank - 1; d++) {
+                    base += idx[d] * st[d];
+                }
+                if (innerStride == 1) {
+                    readRun(s, t.dtype(), base, out, r * inner, inner);
+                } else if (innerStride == 0) {
+                    readRun(s, t.dtype(), base, out, r * inner, 1);
+                    Arrays.fill(out, r * inner + 1, (r + 1) * inner, out[r * inner]);
+                } else {
+                    for (int i = 0; i < inner; i++) {
+                        readRun(s, t.dtype(), base + i * innerStride, out, r * inner + i, 1);
+                    }
+                }
+                for (int d = rank - 2; d >= 0; d--) {
+                    if (++idx[d] < shape[d]) {
+                        break;
+                    }
+                    idx[d] = 0;
+                }
+            }
+        }
+        float[] scales = rowScales(t);
+        if (scales != null) {
+            int per = out.length / shape[0];
+            for (int r = 0; r < shape[0]; r++) {
+                float f = scales[r];
+                for (int i = r * per; i < (r + 1) * per; i++) {
+                    out[i] *= f;
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Integer values of an integer (or integral-valued float) tensor, row-major. */
+    public static int[] ints(Tensor t) {
+        CpuStorage s = storage(t);
+        int n = Math.toIntExact(t.numel());
+        int[] out = new int[n];
+        int[] shape = t.shape();
+        long[] st = t.strides();
+        int[] idx = new int[shape.length];
+        for (int i = 0; i < n; i++) {
+            long e = t.offset();
+            for (int d = 0; d < shape.length; d++) {
+                e += idx[d] * st[d];
+            }
+            long v = readLong(s, t.dtype(), e);
+            if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("value " + v + " at flat index " + i + " does not fit in an int");
+            }
+            out[i] = (int) v;
+            for (int d = shape.length - 1; d >= 0; d--) {
+                if (++idx[d] < shape[d]) {
+                    break;
+                }
+                idx[d] = 0;
+            }
+        }
+        return out;
+    }
+
+    /** Throws naming {@code what} unless {@code t} has a floating dtype. */
+    public static void requireFloat(String what, Tensor t) {
+        if (!t.dtype().isFloatingPoint() && !(t.dtype() == DType.I8 && t.scale() != null)) {
+            throw new IllegalArgumentException(what + " must be a floating-point tensor, got " + t);
+        }
+    }
+}

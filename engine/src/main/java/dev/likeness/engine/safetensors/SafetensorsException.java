@@ -1,0 +1,12 @@
+package dev.likeness.engine.safetensors;
+
+/** A safetensors file or checkpoint that cannot be used as asked; the message names the file and tensor. */
+public class SafetensorsException extends RuntimeException {
+    public SafetensorsException(String message) {
+        super(message);
+    }
+
+    public SafetensorsException(String message, Throwable cause) {
+        super(message, cause);
+    }
+}
