@@ -8,9 +8,10 @@ import java.util.List;
  * An n-dimensional view of a {@link Storage}: dtype, shape, strides (in elements) and an element offset.
  *
  * <p>View operations ({@link #reshape}, {@link #permute}, {@link #transpose}, {@link #narrow}, {@link #slice},
- * {@link #expand}, {@link #unsqueeze}, {@link #squeeze}, {@link #select}, {@link #split}, {@link #chunk}) never copy
- * unless the result cannot be expressed with strides (only {@code reshape} of a non-contiguous tensor copies, as in
- * PyTorch). Computation goes through the {@link Backend}; models never touch the storage directly.
+ * {@link #expand}, {@link #unsqueeze}, {@link #squeeze}, {@link #select}, {@link #split}, {@link #chunk},
+ * {@link #flatten}) follow the PyTorch methods of the same name and never copy unless the result cannot be expressed
+ * with strides (only {@code reshape} and {@code flatten} then copy, as in PyTorch; {@code view} throws).
+ * Computation goes through the {@link Backend}; models never touch the storage directly.
  *
  * <p>A tensor may carry a dequantization {@link #scale()}: an F32 tensor of shape [size(0)] (per output channel,
  * the int8 / fp8 weight case) or [1] (one scale for the whole tensor). Value = stored value × scale[row].
@@ -123,7 +124,11 @@ public final class Tensor {
         return r;
     }
 
+    /** torch {@code is_contiguous()}: row-major strides, ignoring size-1 dimensions; an empty tensor always is. */
     public boolean isContiguous() {
+        if (numel() == 0) {
+            return true;
+        }
         long s = 1;
         for (int i = shape.length - 1; i >= 0; i--) {
             if (shape[i] != 1 && strides[i] != s) {
@@ -195,8 +200,12 @@ public final class Tensor {
      */
     private long[] viewStrides(int[] newShape) {
         long[] ns = new long[newShape.length];
+        if (shape.length == 0) {
+            Arrays.fill(ns, 1);
+            return ns;
+        }
         if (numel() == 0) {
-            return contiguousStrides(newShape);
+            return Arrays.equals(shape, newShape) ? strides.clone() : contiguousStrides(newShape);
         }
         int viewD = newShape.length - 1;
         long chunkBaseStride = strides.length == 0 ? 1 : strides[strides.length - 1];
@@ -226,7 +235,16 @@ public final class Tensor {
         return ns;
     }
 
-    /** A view with a new shape (one entry may be -1); throws if the strides do not allow it. */
+    /** True if a per-channel scale still lines up with dimension 0 after reshaping to {@code newShape}. */
+    private boolean keepsRowScale(int[] newShape) {
+        return scale == null || scale.size(0) == 1 || (newShape.length > 0 && newShape[0] == shape[0]);
+    }
+
+    /**
+     * torch {@code view(*shape)}: a view with a new shape (one entry may be -1) sharing the storage; throws
+     * {@link IllegalStateException} if the strides do not allow it (use {@link #reshape}). A per-channel scaled
+     * tensor keeps its scales when dimension 0 is unchanged.
+     */
     public Tensor view(int... newShape) {
         int[] ns = inferShape(newShape);
         long[] st = viewStrides(ns);
@@ -234,26 +252,41 @@ public final class Tensor {
             throw new IllegalStateException("view " + Arrays.toString(newShape) + " is impossible on a tensor of shape "
                     + Arrays.toString(shape) + " and strides " + Arrays.toString(strides) + "; use reshape()");
         }
-        if (scale != null && scale.size(0) != 1 && (ns.length == 0 || ns[0] != shape[0])) {
+        if (!keepsRowScale(ns)) {
             requireNoRowScale("view changing dimension 0");
         }
         return view(ns, st, offset);
     }
 
-    /** Like {@link #view} but copies (through the backend) when the strides do not allow a view. */
+    /**
+     * torch {@code reshape(*shape)}: a view when the strides allow it (see {@link #view}), otherwise a contiguous
+     * copy through the backend. A per-channel scaled tensor whose dimension 0 changes is dequantized by the copy.
+     */
     public Tensor reshape(int... newShape) {
         int[] ns = inferShape(newShape);
         long[] st = viewStrides(ns);
-        if (st != null) {
-            return view(ns);
+        if (st != null && keepsRowScale(ns)) {
+            return view(ns, st, offset);
         }
         return backend().contiguous(this).view(ns);
     }
 
-    /** Flattens dimensions start..end (inclusive) into one. */
+    /**
+     * torch {@code flatten(start_dim, end_dim)}: dimensions start..end (inclusive) merged into one, as a view when
+     * possible (a copy otherwise, like {@link #reshape}); a 0-d tensor becomes shape [1].
+     */
     public Tensor flatten(int start, int end) {
+        if (shape.length == 0) {
+            axisOrZero(start);
+            axisOrZero(end);
+            return reshape(1);
+        }
         int s = axis(start);
         int e = axis(end);
+        if (s > e) {
+            throw new IllegalArgumentException("flatten: start dimension " + start + " comes after end dimension " + end
+                    + " (shape " + Arrays.toString(shape) + ")");
+        }
         int[] ns = new int[shape.length - (e - s)];
         int j = 0;
         for (int i = 0; i < s; i++) {
@@ -270,9 +303,21 @@ public final class Tensor {
         return reshape(ns);
     }
 
+    /** A 0-d tensor accepts dimension 0 or -1 where torch wraps dimensions as if it had one. */
+    private void axisOrZero(int d) {
+        if (d != 0 && d != -1) {
+            throw new IllegalArgumentException("dimension " + d + " out of range for a 0-d tensor");
+        }
+    }
+
+    /** torch {@code permute(*dims)}: dimension i of the result is dimension dims[i] of this tensor. */
     public Tensor permute(int... dims) {
         if (dims.length != shape.length) {
-            throw new IllegalArgumentException("permute " + Arrays.toString(dims) + " needs " + shape.length + " dimensions");
+            throw new IllegalArgumentException("permute " + Arrays.toString(dims) + " needs " + shape.length
+                    + " dimensions (shape " + Arrays.toString(shape) + ")");
+        }
+        if (dims.length == 0) {
+            return this;
         }
         boolean[] seen = new boolean[dims.length];
         int[] ns = new int[dims.length];
@@ -292,6 +337,7 @@ public final class Tensor {
         return view(ns, st, offset);
     }
 
+    /** torch {@code transpose(a, b)}: dimensions a and b swapped. */
     public Tensor transpose(int a, int b) {
         int[] p = new int[shape.length];
         for (int i = 0; i < p.length; i++) {
@@ -304,24 +350,35 @@ public final class Tensor {
         return permute(p);
     }
 
-    /** Elements start..start+length-1 of dimension {@code d}. */
+    /**
+     * torch {@code narrow(d, start, length)}: elements start..start+length-1 of dimension {@code d}; a negative
+     * start counts from the end. Unlike {@link #slice}, the range must lie inside the dimension.
+     */
     public Tensor narrow(int d, int start, int length) {
-        return slice(d, start, start + length, 1);
+        int ax = axis(d);
+        int n = shape[ax];
+        int s = start < 0 ? start + n : start;
+        if (s < 0 || s > n || length < 0 || length > n - s) {
+            throw new IllegalArgumentException("narrow(" + d + ", " + start + ", " + length + ") out of range for "
+                    + "dimension " + d + " of size " + n + " (shape " + Arrays.toString(shape) + ")");
+        }
+        return slice(ax, s, s + length, 1);
     }
 
-    /** Python-style {@code t[..., start:end:step, ...]} on dimension {@code d}; negative start/end count from the end. */
+    /**
+     * Python/torch slicing {@code t[..., start:end:step, ...]} on dimension {@code d}: negative start/end count
+     * from the end, out-of-range bounds are clamped (an empty range gives size 0), step must be positive. Pass
+     * {@link Integer#MAX_VALUE} as end for an open end.
+     */
     public Tensor slice(int d, int start, int end, int step) {
         int ax = axis(d);
         int n = shape[ax];
         if (step <= 0) {
-            throw new IllegalArgumentException("slice step must be positive, got " + step);
+            throw new IllegalArgumentException("slice step must be positive, got " + step + " (dimension " + d
+                    + ", shape " + Arrays.toString(shape) + ")");
         }
-        int s = start < 0 ? start + n : start;
-        int e = end < 0 ? end + n : end;
-        if (s < 0 || e > n || s > e) {
-            throw new IllegalArgumentException("slice [" + start + ":" + end + "] out of range for dimension " + d
-                    + " of size " + n + " (shape " + Arrays.toString(shape) + ")");
-        }
+        int s = clampIndex(start, n);
+        int e = Math.max(clampIndex(end, n), s);
         int[] ns = shape.clone();
         long[] st = strides.clone();
         ns[ax] = (e - s + step - 1) / step;
@@ -333,15 +390,26 @@ public final class Tensor {
         return new Tensor(storage, dtype, ns, st, offset + s * strides[ax], sc);
     }
 
-    /** Removes dimension {@code d} by taking index {@code index} of it. */
+    /** A slice bound: negative counts from the end, then clamped to [0, n]. */
+    private static int clampIndex(int i, int n) {
+        long r = i < 0 ? (long) i + n : i;
+        return (int) Math.min(Math.max(r, 0), n);
+    }
+
+    /**
+     * torch {@code select(d, index)}: removes dimension {@code d} by taking index {@code index} of it (negative
+     * counts from the end). Selecting row i of a per-channel scaled tensor keeps scale[i] as a one-element scale.
+     */
     public Tensor select(int d, int index) {
         int ax = axis(d);
         int i = index < 0 ? index + shape[ax] : index;
         if (i < 0 || i >= shape[ax]) {
-            throw new IllegalArgumentException("index " + index + " out of range for dimension " + d + " of size " + shape[ax]);
+            throw new IllegalArgumentException("index " + index + " out of range for dimension " + d + " of size "
+                    + shape[ax] + " (shape " + Arrays.toString(shape) + ")");
         }
-        if (ax == 0) {
-            requireNoRowScale("select on dimension 0");
+        Tensor sc = scale;
+        if (ax == 0 && scale != null && scale.size(0) != 1) {
+            sc = scale.narrow(0, i, 1);
         }
         int[] ns = new int[shape.length - 1];
         long[] st = new long[shape.length - 1];
@@ -351,10 +419,10 @@ public final class Tensor {
                 st[j++] = strides[k];
             }
         }
-        return view(ns, st, offset + i * strides[ax]);
+        return new Tensor(storage, dtype, ns, st, offset + i * strides[ax], sc);
     }
 
-    /** Broadcasts size-1 dimensions (stride 0) and may prepend new ones; -1 keeps a size. */
+    /** torch {@code expand(*sizes)}: broadcasts size-1 dimensions (stride 0) and may prepend new ones; -1 keeps a size. */
     public Tensor expand(int... newShape) {
         if (newShape.length < shape.length) {
             throw new IllegalArgumentException("expand " + Arrays.toString(newShape) + " has fewer dimensions than "
@@ -372,6 +440,10 @@ public final class Tensor {
                 st[i] = 0;
             } else {
                 int old = shape[i - lead];
+                if (newShape[i] < -1) {
+                    throw new IllegalArgumentException("expand: invalid size " + newShape[i] + " in "
+                            + Arrays.toString(newShape));
+                }
                 int want = newShape[i] == -1 ? old : newShape[i];
                 if (old == want) {
                     ns[i] = old;
@@ -391,6 +463,7 @@ public final class Tensor {
         return view(ns, st, offset);
     }
 
+    /** torch {@code unsqueeze(d)}: a new size-1 dimension at {@code d} (negative counts from rank + 1). */
     public Tensor unsqueeze(int d) {
         int ax = d < 0 ? d + shape.length + 1 : d;
         if (ax < 0 || ax > shape.length) {
@@ -413,25 +486,30 @@ public final class Tensor {
         return view(ns, st, offset);
     }
 
-    /** Removes dimension {@code d}, which must have size 1. */
+    /** torch {@code squeeze(d)}: removes dimension {@code d} if it has size 1, else returns the tensor unchanged. */
     public Tensor squeeze(int d) {
-        int ax = axis(d);
-        if (shape[ax] != 1) {
-            throw new IllegalArgumentException("squeeze: dimension " + d + " has size " + shape[ax] + ", not 1");
+        if (shape.length == 0) {
+            axisOrZero(d);
+            return this;
         }
-        return select(ax, 0);
+        int ax = axis(d);
+        return shape[ax] == 1 ? select(ax, 0) : this;
     }
 
-    /** Splits dimension {@code d} into pieces of the given sizes (views). */
+    /** torch {@code split(sizes, dim=d)} with a list of sizes: views of consecutive pieces of dimension {@code d}. */
     public List<Tensor> split(int d, int... sizes) {
         int ax = axis(d);
         long total = 0;
         for (int s : sizes) {
+            if (s < 0) {
+                throw new IllegalArgumentException("split sizes " + Arrays.toString(sizes)
+                        + " contain a negative size (shape " + Arrays.toString(shape) + ")");
+            }
             total += s;
         }
         if (total != shape[ax]) {
             throw new IllegalArgumentException("split sizes " + Arrays.toString(sizes) + " sum to " + total
-                    + ", dimension " + d + " has " + shape[ax]);
+                    + ", dimension " + d + " of shape " + Arrays.toString(shape) + " has " + shape[ax]);
         }
         List<Tensor> out = new ArrayList<>(sizes.length);
         int start = 0;
@@ -442,12 +520,25 @@ public final class Tensor {
         return out;
     }
 
-    /** torch.chunk: {@code n} pieces of ceil(size/n) (the last may be smaller; fewer pieces if they run out). */
+    /**
+     * torch {@code chunk(n, dim=d)}: pieces of ceil(size/n) (the last may be smaller, and there are fewer than
+     * {@code n} pieces when they run out, e.g. size 5 in 4 chunks gives 2, 2, 1); an empty dimension gives n empty pieces.
+     */
     public List<Tensor> chunk(int n, int d) {
+        if (n <= 0) {
+            throw new IllegalArgumentException("chunk: the number of chunks must be positive, got " + n + " (shape "
+                    + Arrays.toString(shape) + ")");
+        }
         int ax = axis(d);
         int size = shape[ax];
-        int step = (size + n - 1) / n;
-        List<Tensor> out = new ArrayList<>(n);
+        List<Tensor> out = new ArrayList<>(Math.min(n, Math.max(size, 1)));
+        if (size == 0) {
+            for (int k = 0; k < n; k++) {
+                out.add(narrow(ax, 0, 0));
+            }
+            return out;
+        }
+        int step = (int) (((long) size + n - 1) / n);
         for (int start = 0; start < size; start += step) {
             out.add(narrow(ax, start, Math.min(step, size - start)));
         }
