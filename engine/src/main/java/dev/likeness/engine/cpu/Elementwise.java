@@ -11,8 +11,8 @@ import java.util.Locale;
 /**
  * Broadcasting binary arithmetic (torch {@code a + b}, {@code a - b}, {@code a * b}, {@code a / b}) and the scalar
  * affine map {@code x * s + t}, computed in f32 like torch does for f32 tensors (one rounding per op, no fused
- * multiply-add). Low-precision inputs are converted to f32 as they are read, so an f32 tensor combined with a bf16 one
- * gives exactly torch's promoted f32 result.
+ * multiply-add; the f32 goldens agree bit for bit). Low-precision inputs are converted to f32 as they are read, so an
+ * f32 tensor combined with a bf16 one gives exactly torch's promoted f32 result.
  *
  * <p>The broadcast operands are walked as rows of the (collapsed) innermost dimension. Each row is read from the
  * backing f32 array in place when the operand is an f32 heap tensor, otherwise converted block by block; the
