@@ -3,7 +3,6 @@ package dev.likeness.engine.cpu;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -14,10 +13,12 @@ import java.util.Arrays;
  * <p>Most convolutions run as an implicit GEMM per image and group: out[o][p] = bias[o] + sum over
  * k = (c, i, j) of W[o][k] * X[c][p's row * stride - pad + i][p's column * stride - pad + j]. The weight (any storage
  * dtype, converted row by row) is packed once per call into micro-panels of {@link #MR} output channels; the input
- * is packed im2col-style, one tile of {@link #TILE} output pixels and one block of {@link #KC} reduction indices at a
- * time, into panels of {@link #NR} pixels (two vectors), with the padding written as zeros — the full im2col matrix
- * never exists. A register-blocked micro-kernel (MR x NR accumulators, fused multiply-add) accumulates straight into
- * the output. Threads split (image, group, pixel tile, output-channel chunk) tasks.
+ * is packed im2col-style, one tile of at most {@link #MAX_TILE} output pixels and one block of {@link #KC} reduction
+ * indices at a time, into panels of {@link #NR} pixels (two vectors), with the padding written as zeros: the full
+ * im2col matrix never exists. A register-blocked micro-kernel (MR x NR accumulators, fused multiply-add) accumulates
+ * straight into the output, which starts as the bias. Tiles are narrowed for layers with many output channels so the
+ * output block a tile accumulates into stays in L2. Threads split (image, group, pixel tile, output-channel chunk)
+ * tasks.
  *
  * <p>Convolutions with fewer than 4 output channels per group (depthwise ones) run directly instead: each output
  * plane is a sum of shifted, weighted rows of a zero-padded input plane, vectorized along the output row.
@@ -34,8 +35,10 @@ final class Conv {
     private static final int KC = 4096 / NR;
     /** Output channels whose packed weights (MC x KC) are reused from L2 across the panels of a tile. */
     private static final int MC = 16 * MR;
-    /** Output pixels per tile (a multiple of NR). */
-    private static final int TILE = Math.max(NR, 256 / NR * NR);
+    /** Output pixels per tile, at most (a multiple of NR). */
+    private static final int MAX_TILE = Math.max(NR, 256 / NR * NR);
+    /** Bytes of output (channels x tile pixels) one tile accumulates into, kept within L2 across reduction blocks. */
+    private static final int OUTPUT_TILE_BYTES = 256 * 1024;
     /** Output channels per group below which the direct (depthwise) path is used. */
     private static final int DIRECT_BELOW = 4;
 
@@ -205,24 +208,32 @@ final class Conv {
 
     private static void gemm(CpuBackend b, Shape s, Input in, float[] packedW, float[] bias, float[] out) {
         int pixels = s.pixels();
-        int tiles = (pixels + TILE - 1) / TILE;
+        int tile = Math.clamp(OUTPUT_TILE_BYTES / 4 / s.og / NR * NR, NR, MAX_TILE);
+        int tiles = (pixels + tile - 1) / tile;
         int outer = s.n * s.groups * tiles;
         int wantedChunks = (4 * b.threads() + outer - 1) / outer;
         int chunkRows = roundUp(Math.max(MR, (s.og + wantedChunks - 1) / wantedChunks), MR);
         int chunks = (s.og + chunkRows - 1) / chunkRows;
         int panels = (s.og + MR - 1) / MR;
         b.parallel().range(outer * chunks, 1, (start, end) -> {
-            float[] packedX = new float[TILE * KC];
+            float[] packedX = new float[tile * KC];
+            float[] edge = new float[MR * NR];
             for (int task = start; task < end; task++) {
                 int chunk = task % chunks;
-                int tile = task / chunks % tiles;
+                int t = task / chunks % tiles;
                 int g = task / chunks / tiles % s.groups;
                 int n = task / chunks / tiles / s.groups;
-                int p0 = tile * TILE;
-                int len = Math.min(TILE, pixels - p0);
+                int p0 = t * tile;
+                int len = Math.min(tile, pixels - p0);
                 int o0 = chunk * chunkRows;
                 int o1 = Math.min(s.og, o0 + chunkRows);
                 int channels = in.image(n) + g * s.cg * s.h * s.w;
+                if (bias != null) {
+                    for (int o = g * s.og + o0; o < g * s.og + o1; o++) {
+                        int row = (n * s.o + o) * pixels + p0;
+                        Arrays.fill(out, row, row + len, bias[o]);
+                    }
+                }
                 for (int kb = 0; kb < s.k; kb += KC) {
                     int kc = Math.min(KC, s.k - kb);
                     packInput(in.data, channels, s, p0, len, kb, kc, packedX);
@@ -231,11 +242,15 @@ final class Conv {
                         for (int j = 0; j * NR < len; j++) {
                             int cols = Math.min(NR, len - j * NR);
                             for (int q = mc; q < mcEnd; q += MR) {
-                                int oc = g * s.og + q;
+                                int rows = Math.min(MR, o1 - q);
                                 int aOff = ((g * panels + q / MR) * s.k + kb) * MR;
-                                int cOff = (n * s.o + oc) * pixels + p0 + j * NR;
-                                microKernel(packedW, aOff, packedX, j * kc * NR, kc, out, cOff, pixels,
-                                        Math.min(MR, o1 - q), cols, kb == 0, bias, oc);
+                                int cOff = (n * s.o + g * s.og + q) * pixels + p0 + j * NR;
+                                if (rows == MR && cols == NR) {
+                                    microKernel(packedW, aOff, packedX, j * kc * NR, kc, out, cOff, pixels);
+                                } else {
+                                    edgeKernel(packedW, aOff, packedX, j * kc * NR, kc, out, cOff, pixels, rows, cols,
+                                            edge);
+                                }
                             }
                         }
                     }
@@ -314,29 +329,29 @@ final class Conv {
     }
 
     /**
-     * C[rows x cols] (+)= A-panel [kc x MR] times B-panel [kc x NR], C rows {@code ldc} apart starting at cOff.
-     * With {@code init} the accumulators start from the bias (or 0) instead of C. Rows past {@code rows} and
-     * columns past {@code cols} are computed on padding and not stored.
+     * C[MR x NR] += A-panel [kc x MR] times B-panel [kc x NR], C rows {@code ldc} apart starting at cOff: the
+     * register-blocked inner loop, MR x 2 vector accumulators updated by fused multiply-adds.
      */
-    private static void microKernel(float[] a, int aOff, float[] bp, int bOff, int kc, float[] c, int cOff, int ldc,
-                                    int rows, int cols, boolean init, float[] bias, int o) {
-        VectorMask<Float> m0 = S.indexInRange(0, cols);
-        VectorMask<Float> m1 = S.indexInRange(L, cols);
-        FloatVector c00 = start(c, cOff, 0, m0, init, bias, o, rows);
-        FloatVector c01 = start(c, cOff + L, 0, m1, init, bias, o, rows);
-        FloatVector c10 = start(c, cOff + ldc, 1, m0, init, bias, o, rows);
-        FloatVector c11 = start(c, cOff + ldc + L, 1, m1, init, bias, o, rows);
-        FloatVector c20 = start(c, cOff + 2 * ldc, 2, m0, init, bias, o, rows);
-        FloatVector c21 = start(c, cOff + 2 * ldc + L, 2, m1, init, bias, o, rows);
-        FloatVector c30 = start(c, cOff + 3 * ldc, 3, m0, init, bias, o, rows);
-        FloatVector c31 = start(c, cOff + 3 * ldc + L, 3, m1, init, bias, o, rows);
-        FloatVector c40 = start(c, cOff + 4 * ldc, 4, m0, init, bias, o, rows);
-        FloatVector c41 = start(c, cOff + 4 * ldc + L, 4, m1, init, bias, o, rows);
-        FloatVector c50 = start(c, cOff + 5 * ldc, 5, m0, init, bias, o, rows);
-        FloatVector c51 = start(c, cOff + 5 * ldc + L, 5, m1, init, bias, o, rows);
-        int ai = aOff;
+    private static void microKernel(float[] a, int aOff, float[] bp, int bOff, int kc, float[] c, int cOff, int ldc) {
+        int c1 = cOff + ldc;
+        int c2 = c1 + ldc;
+        int c3 = c2 + ldc;
+        int c4 = c3 + ldc;
+        int c5 = c4 + ldc;
+        FloatVector c00 = FloatVector.fromArray(S, c, cOff);
+        FloatVector c01 = FloatVector.fromArray(S, c, cOff + L);
+        FloatVector c10 = FloatVector.fromArray(S, c, c1);
+        FloatVector c11 = FloatVector.fromArray(S, c, c1 + L);
+        FloatVector c20 = FloatVector.fromArray(S, c, c2);
+        FloatVector c21 = FloatVector.fromArray(S, c, c2 + L);
+        FloatVector c30 = FloatVector.fromArray(S, c, c3);
+        FloatVector c31 = FloatVector.fromArray(S, c, c3 + L);
+        FloatVector c40 = FloatVector.fromArray(S, c, c4);
+        FloatVector c41 = FloatVector.fromArray(S, c, c4 + L);
+        FloatVector c50 = FloatVector.fromArray(S, c, c5);
+        FloatVector c51 = FloatVector.fromArray(S, c, c5 + L);
         int bi = bOff;
-        for (int k = 0; k < kc; k++) {
+        for (int ai = aOff, aEnd = aOff + kc * MR; ai < aEnd; ai += MR) {
             FloatVector b0 = FloatVector.fromArray(S, bp, bi);
             FloatVector b1 = FloatVector.fromArray(S, bp, bi + L);
             FloatVector av = FloatVector.broadcast(S, a[ai]);
@@ -357,44 +372,35 @@ final class Conv {
             av = FloatVector.broadcast(S, a[ai + 5]);
             c50 = av.fma(b0, c50);
             c51 = av.fma(b1, c51);
-            ai += MR;
             bi += NR;
         }
-        store(c00, c, cOff, 0, m0, rows, cols);
-        store(c01, c, cOff + L, 0, m1, rows, cols - L);
-        store(c10, c, cOff + ldc, 1, m0, rows, cols);
-        store(c11, c, cOff + ldc + L, 1, m1, rows, cols - L);
-        store(c20, c, cOff + 2 * ldc, 2, m0, rows, cols);
-        store(c21, c, cOff + 2 * ldc + L, 2, m1, rows, cols - L);
-        store(c30, c, cOff + 3 * ldc, 3, m0, rows, cols);
-        store(c31, c, cOff + 3 * ldc + L, 3, m1, rows, cols - L);
-        store(c40, c, cOff + 4 * ldc, 4, m0, rows, cols);
-        store(c41, c, cOff + 4 * ldc + L, 4, m1, rows, cols - L);
-        store(c50, c, cOff + 5 * ldc, 5, m0, rows, cols);
-        store(c51, c, cOff + 5 * ldc + L, 5, m1, rows, cols - L);
+        c00.intoArray(c, cOff);
+        c01.intoArray(c, cOff + L);
+        c10.intoArray(c, c1);
+        c11.intoArray(c, c1 + L);
+        c20.intoArray(c, c2);
+        c21.intoArray(c, c2 + L);
+        c30.intoArray(c, c3);
+        c31.intoArray(c, c3 + L);
+        c40.intoArray(c, c4);
+        c41.intoArray(c, c4 + L);
+        c50.intoArray(c, c5);
+        c51.intoArray(c, c5 + L);
     }
 
-    /** The starting accumulator of row r: bias (or 0) on the first reduction block, else the stored partial sum. */
-    private static FloatVector start(float[] c, int off, int r, VectorMask<Float> m, boolean init, float[] bias,
-                                     int o, int rows) {
-        if (r >= rows) {
-            return FloatVector.zero(S);
+    /**
+     * The micro-kernel on a partial block (rows < MR output channels or cols < NR pixels): runs it on a scratch
+     * MR x NR copy of the valid part of C and copies the valid part back.
+     */
+    private static void edgeKernel(float[] a, int aOff, float[] bp, int bOff, int kc, float[] c, int cOff, int ldc,
+                                   int rows, int cols, float[] scratch) {
+        Arrays.fill(scratch, 0f);
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(c, cOff + r * ldc, scratch, r * NR, cols);
         }
-        if (init) {
-            return bias == null ? FloatVector.zero(S) : FloatVector.broadcast(S, bias[o + r]);
-        }
-        return FloatVector.fromArray(S, c, off, m);
-    }
-
-    /** Stores the valid lanes ({@code valid} of them, counted from this vector's first lane) of row r. */
-    private static void store(FloatVector v, float[] c, int off, int r, VectorMask<Float> m, int rows, int valid) {
-        if (r >= rows || valid <= 0) {
-            return;
-        }
-        if (valid >= L) {
-            v.intoArray(c, off);
-        } else {
-            v.intoArray(c, off, m);
+        microKernel(a, aOff, bp, bOff, kc, scratch, 0, NR);
+        for (int r = 0; r < rows; r++) {
+            System.arraycopy(scratch, r * NR, c, cOff + r * ldc, cols);
         }
     }
 
@@ -415,7 +421,8 @@ final class Conv {
     /**
      * out[n][o] = bias[o] + sum over the group's channels c and taps (i, j) of w[o][c][i][j] * the input plane
      * shifted by (i, j) and strided; the input plane is first copied into a zero-padded buffer so the inner loop
-     * has no bounds checks. Vectorized along output rows (gathers when the stride is not 1).
+     * has no bounds checks. Vectorized along output rows (gathers when the stride is not 1), all taps of one
+     * channel accumulated in registers.
      */
     private static void direct(CpuBackend b, Shape s, Input in, float[] weights, float[] bias, float[] out) {
         int pw = s.w + 2 * s.pw;
@@ -432,8 +439,6 @@ final class Conv {
                 int n = task / s.o;
                 int o = task % s.o;
                 int g = o / s.og;
-                int dst = task * pixels;
-                Arrays.fill(out, dst, dst + pixels, bias == null ? 0f : bias[o]);
                 for (int ci = 0; ci < s.cg; ci++) {
                     int planeId = n * s.c + g * s.cg + ci;
                     if (planeId != loadedPlane) {
@@ -443,41 +448,47 @@ final class Conv {
                         }
                         loadedPlane = planeId;
                     }
+                    float first = bias == null ? 0f : bias[o];
                     int wOff = o * s.k + ci * s.kh * s.kw;
                     for (int y = 0; y < s.oh; y++) {
-                        int d = dst + y * s.ow;
-                        for (int i = 0; i < s.kh; i++) {
-                            int row = (y * s.sh + i) * pw;
-                            for (int j = 0; j < s.kw; j++) {
-                                accumulateRow(padded, row + j, s.sw, strided, weights[wOff + i * s.kw + j], out, d,
-                                        s.ow);
-                            }
-                        }
+                        convolveRow(padded, y * s.sh * pw, pw, s, strided, weights, wOff, out,
+                                task * pixels + y * s.ow, ci == 0, first);
                     }
                 }
             }
         });
     }
 
-    /** out[d + x] += wv * src[from + x * step] for x < n. */
-    private static void accumulateRow(float[] src, int from, int step, int[] strided, float wv, float[] out, int d,
-                                      int n) {
-        FloatVector wb = FloatVector.broadcast(S, wv);
+    /**
+     * One output row of one channel's contribution: out[d + x] = (init ? first : out[d + x]) + sum over taps (i, j)
+     * of w[i][j] * src[row0 + i * pitch + x * stride + j], taps in row-major order.
+     */
+    private static void convolveRow(float[] src, int row0, int pitch, Shape s, int[] strided, float[] w, int wOff,
+                                    float[] out, int d, boolean init, float first) {
+        int n = s.ow;
+        int step = s.sw;
         int x = 0;
-        int bound = S.loopBound(n);
-        if (step == 1) {
-            for (; x < bound; x += L) {
-                FloatVector.fromArray(S, src, from + x).fma(wb, FloatVector.fromArray(S, out, d + x))
-                        .intoArray(out, d + x);
+        for (int bound = S.loopBound(n); x < bound; x += L) {
+            FloatVector acc = init ? FloatVector.broadcast(S, first) : FloatVector.fromArray(S, out, d + x);
+            for (int i = 0; i < s.kh; i++) {
+                int r = row0 + i * pitch + x * step;
+                for (int j = 0; j < s.kw; j++) {
+                    FloatVector v = step == 1 ? FloatVector.fromArray(S, src, r + j)
+                            : FloatVector.fromArray(S, src, r + j, strided, 0);
+                    acc = v.fma(FloatVector.broadcast(S, w[wOff + i * s.kw + j]), acc);
+                }
             }
-        } else {
-            for (; x < bound; x += L) {
-                FloatVector.fromArray(S, src, from + x * step, strided, 0).fma(wb, FloatVector.fromArray(S, out, d + x))
-                        .intoArray(out, d + x);
-            }
+            acc.intoArray(out, d + x);
         }
         for (; x < n; x++) {
-            out[d + x] = Math.fma(src[from + x * step], wv, out[d + x]);
+            float acc = init ? first : out[d + x];
+            for (int i = 0; i < s.kh; i++) {
+                int r = row0 + i * pitch + x * step;
+                for (int j = 0; j < s.kw; j++) {
+                    acc = Math.fma(src[r + j], w[wOff + i * s.kw + j], acc);
+                }
+            }
+            out[d + x] = acc;
         }
     }
 

@@ -4,6 +4,7 @@ import dev.likeness.engine.Backend;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -107,40 +108,67 @@ final class Resample {
         boolean cubic = mode == Backend.Interpolation.BICUBIC;
         Axis rowsAxis = src.h == outH ? null : Axis.of(src.h, outH, cubic, alignCorners, antialias);
         Axis colsAxis = src.w == outW ? null : Axis.of(src.w, outW, cubic, alignCorners, antialias);
-        int[] colIndexT = colsAxis == null ? null : colsAxis.tapMajorIndex();
-        float[] colWeightT = colsAxis == null ? null : colsAxis.tapMajorWeight();
+        int pitch = (outW + L - 1) / L * L;
+        int[] colIndexT = colsAxis == null ? null : colsAxis.tapMajorIndex(pitch);
+        float[] colWeightT = colsAxis == null ? null : colsAxis.tapMajorWeight(pitch);
         float[] out = new float[src.outputSize(outH, outW)];
         int blocks = blocksPerPlane(b, src.planes, outH);
         int rowsPerBlock = (outH + blocks - 1) / blocks;
-        int maxInputRows = rowsAxis == null ? rowsPerBlock : Math.min(src.h, rowsAxis.inputSpan(rowsPerBlock));
+        // the input rows each block of output rows reads: the same for every plane
+        int[] blockLo = new int[blocks];
+        int[] blockHi = new int[blocks];
+        boolean[][] blockUsed = new boolean[blocks][];
+        int maxInputRows = 1;
+        for (int block = 0; block < blocks; block++) {
+            int oh0 = Math.min(outH, block * rowsPerBlock);
+            int oh1 = Math.min(outH, oh0 + rowsPerBlock);
+            blockLo[block] = rowsAxis == null || oh0 == oh1 ? oh0 : rowsAxis.minIndex(oh0, oh1);
+            blockHi[block] = rowsAxis == null || oh0 == oh1 ? oh1 : rowsAxis.maxIndex(oh0, oh1) + 1;
+            blockUsed[block] = new boolean[blockHi[block] - blockLo[block]];
+            if (rowsAxis == null) {
+                Arrays.fill(blockUsed[block], true);
+            } else {
+                rowsAxis.markUsed(oh0, oh1, blockLo[block], blockUsed[block]);
+            }
+            maxInputRows = Math.max(maxInputRows, blockHi[block] - blockLo[block]);
+        }
+        int scratchRows = maxInputRows;
         b.parallel().range(src.planes * blocks, 1, (start, end) -> {
             Rows rows = new Rows();
-            float[] scratch = src.direct ? null : new float[src.w * maxInputRows];
-            float[] horizontal = colsAxis == null || rowsAxis == null ? null : new float[outW * maxInputRows];
+            float[] scratch = src.direct ? null : new float[src.w * scratchRows];
+            float[] horizontal = colsAxis == null || rowsAxis == null ? null : new float[pitch * scratchRows];
             for (int task = start; task < end; task++) {
                 int plane = task / blocks;
-                int oh0 = task % blocks * rowsPerBlock;
+                int block = task % blocks;
+                int oh0 = block * rowsPerBlock;
                 int oh1 = Math.min(outH, oh0 + rowsPerBlock);
                 if (oh0 >= oh1) {
                     continue;
                 }
-                int lo = rowsAxis == null ? oh0 : rowsAxis.minIndex(oh0, oh1);
-                int hi = rowsAxis == null ? oh1 : rowsAxis.maxIndex(oh0, oh1) + 1;
-                src.load(plane, lo, hi, scratch, rows);
+                int lo = blockLo[block];
+                int hi = blockHi[block];
+                boolean[] used = blockUsed[block];
+                src.load(plane, lo, hi, used, scratch, rows);
                 int planeOut = plane * outH * outW;
                 if (rowsAxis == null && colsAxis == null) {
                     for (int r = lo; r < hi; r++) {
                         System.arraycopy(rows.data, rows.base + (r - lo) * src.w, out, planeOut + r * outW, outW);
                     }
                 } else if (rowsAxis == null) {
-                    horizontalPass(rows.data, rows.base, hi - lo, src.w, colsAxis, colIndexT, colWeightT,
-                            out, planeOut + lo * outW);
+                    for (int r = lo; r < hi; r++) {
+                        horizontalRow(rows.data, rows.base + (r - lo) * src.w, colsAxis.taps, colIndexT, colWeightT,
+                                pitch, out, planeOut + r * outW, outW);
+                    }
                 } else if (colsAxis == null) {
-                    verticalPass(rows.data, rows.base, lo, outW, rowsAxis, oh0, oh1, out, planeOut);
+                    verticalPass(rows.data, rows.base, lo, src.w, outW, rowsAxis, oh0, oh1, out, planeOut);
                 } else {
-                    horizontalPass(rows.data, rows.base, hi - lo, src.w, colsAxis, colIndexT, colWeightT,
-                            horizontal, 0);
-                    verticalPass(horizontal, 0, lo, outW, rowsAxis, oh0, oh1, out, planeOut);
+                    for (int r = lo; r < hi; r++) {
+                        if (used[r - lo]) {
+                            horizontalRow(rows.data, rows.base + (r - lo) * src.w, colsAxis.taps, colIndexT,
+                                    colWeightT, pitch, horizontal, (r - lo) * pitch, pitch);
+                        }
+                    }
+                    verticalPass(horizontal, 0, lo, pitch, outW, rowsAxis, oh0, oh1, out, planeOut);
                 }
             }
         });
@@ -148,67 +176,58 @@ final class Resample {
     }
 
     /**
-     * Resamples {@code rows} rows of width {@code inW} along W: dst[r][o] = sum over taps k of
-     * w[o][k] * src[r][index[o][k]], taps in order. Vectorized over output columns with gathers.
+     * Resamples one row along W: dst[d + o] = sum over taps k of w[k][o] * src[s + index[k][o]] for o < n, taps in
+     * order; index and weight are tap-major with {@code pitch} (a multiple of the vector length) entries per tap.
+     * Vectorized over output columns with gathers; a partial last vector is stored under a mask.
      */
-    private static void horizontalPass(float[] src, int srcBase, int rows, int inW, Axis ax, int[] indexT,
-                                       float[] weightT, float[] dst, int dstBase) {
-        int outW = ax.out;
-        int taps = ax.taps;
-        int bound = S.loopBound(outW);
-        for (int r = 0; r < rows; r++) {
-            int s = srcBase + r * inW;
-            int d = dstBase + r * outW;
-            int o = 0;
-            for (; o < bound; o += L) {
-                FloatVector acc = FloatVector.fromArray(S, src, s, indexT, o)
-                        .mul(FloatVector.fromArray(S, weightT, o));
-                for (int k = 1; k < taps; k++) {
-                    int m = k * outW + o;
-                    acc = FloatVector.fromArray(S, src, s, indexT, m).fma(FloatVector.fromArray(S, weightT, m), acc);
-                }
-                acc.intoArray(dst, d + o);
+    private static void horizontalRow(float[] src, int s, int taps, int[] indexT, float[] weightT, int pitch,
+                                      float[] dst, int d, int n) {
+        for (int o = 0; o < n; o += L) {
+            FloatVector acc = FloatVector.fromArray(S, src, s, indexT, o).mul(FloatVector.fromArray(S, weightT, o));
+            for (int k = 1; k < taps; k++) {
+                int m = k * pitch + o;
+                acc = FloatVector.fromArray(S, src, s, indexT, m).fma(FloatVector.fromArray(S, weightT, m), acc);
             }
-            for (; o < outW; o++) {
-                int t = o * taps;
-                float acc = src[s + ax.index[t]] * ax.weight[t];
-                for (int k = 1; k < ax.count[o]; k++) {
-                    acc = Math.fma(src[s + ax.index[t + k]], ax.weight[t + k], acc);
-                }
-                dst[d + o] = acc;
+            if (o + L <= n) {
+                acc.intoArray(dst, d + o);
+            } else {
+                acc.intoArray(dst, d + o, S.indexInRange(o, n));
             }
         }
     }
 
     /**
-     * Resamples along H: output rows oh0..oh1-1 of a plane, out[oh][:] = sum over taps k of
-     * w[oh][k] * src[index[oh][k]][:], where src holds input rows from {@code firstRow} on, {@code width} wide.
+     * Resamples along H: output rows oh0..oh1-1 of a plane, out[oh][:width] = sum over taps k of
+     * w[oh][k] * src[index[oh][k]][:width], where src holds input rows from {@code firstRow} on, {@code srcPitch}
+     * apart. A partial last vector is loaded and stored under a mask.
      */
-    private static void verticalPass(float[] src, int srcBase, int firstRow, int width, Axis ax, int oh0, int oh1,
-                                     float[] out, int planeOut) {
+    private static void verticalPass(float[] src, int srcBase, int firstRow, int srcPitch, int width, Axis ax,
+                                     int oh0, int oh1, float[] out, int planeOut) {
         int taps = ax.taps;
         int bound = S.loopBound(width);
+        VectorMask<Float> tail = S.indexInRange(bound, width);
         for (int oh = oh0; oh < oh1; oh++) {
             int t = oh * taps;
             int count = ax.count[oh];
             int d = planeOut + oh * width;
-            int row0 = srcBase + (ax.index[t] - firstRow) * width;
+            int row0 = srcBase + (ax.index[t] - firstRow) * srcPitch;
             float w0 = ax.weight[t];
-            int x = 0;
-            for (; x < bound; x += L) {
+            for (int x = 0; x < bound; x += L) {
                 FloatVector acc = FloatVector.fromArray(S, src, row0 + x).mul(w0);
                 for (int k = 1; k < count; k++) {
-                    int row = srcBase + (ax.index[t + k] - firstRow) * width;
+                    int row = srcBase + (ax.index[t + k] - firstRow) * srcPitch;
                     acc = FloatVector.fromArray(S, src, row + x).fma(FloatVector.broadcast(S, ax.weight[t + k]), acc);
                 }
                 acc.intoArray(out, d + x);
             }
-            for (; x < width; x++) {
-                float acc = src[row0 + x] * w0;
+            if (bound < width) {
+                FloatVector acc = FloatVector.fromArray(S, src, row0 + bound, tail).mul(w0);
                 for (int k = 1; k < count; k++) {
-                    acc = Math.fma(src[srcBase + (ax.index[t + k] - firstRow) * width + x], ax.weight[t + k], acc);
+                    int row = srcBase + (ax.index[t + k] - firstRow) * srcPitch;
+                    acc = FloatVector.fromArray(S, src, row + bound, tail)
+                            .fma(FloatVector.broadcast(S, ax.weight[t + k]), acc);
                 }
-                out[d + x] = acc;
+                acc.intoArray(out, d + bound, tail);
             }
         }
     }
@@ -227,15 +246,13 @@ final class Resample {
      * Unused tap slots (antialias ranges shorter than the widest one) repeat an in-range index with weight 0.
      */
     private static final class Axis {
-        final int in;
         final int out;
         final int taps;
         final int[] count;
         final int[] index;
         final float[] weight;
 
-        private Axis(int in, int out, int taps) {
-            this.in = in;
+        private Axis(int out, int taps) {
             this.out = out;
             this.taps = taps;
             this.count = new int[out];
@@ -280,7 +297,7 @@ final class Resample {
 
         /** torch's {@code compute_source_index_and_lambda}: two taps, the second clamped to the last pixel. */
         private static Axis linear(int in, int out, float scale, boolean alignCorners) {
-            Axis a = new Axis(in, out, 2);
+            Axis a = new Axis(out, 2);
             for (int o = 0; o < out; o++) {
                 float real = sourceIndex(scale, o, alignCorners, false);
                 int i0 = guardIndex(real, in);
@@ -297,7 +314,7 @@ final class Resample {
         /** torch's {@code HelperInterpCubic::compute_indices_weights}: four taps clamped to [0, in - 1], A = -0.75. */
         private static Axis cubic(int in, int out, float scale, boolean alignCorners) {
             final float A = -0.75f;
-            Axis a = new Axis(in, out, 4);
+            Axis a = new Axis(out, 4);
             for (int o = 0; o < out; o++) {
                 float real = sourceIndex(scale, o, alignCorners, true);
                 int i0 = guardIndex(real, in);
@@ -336,7 +353,7 @@ final class Resample {
                 xmins[o] = xmin;
                 widest = Math.max(widest, xsize);
             }
-            Axis a = new Axis(in, out, widest);
+            Axis a = new Axis(out, widest);
             for (int o = 0; o < out; o++) {
                 float center = (float) (scale * (o + 0.5));
                 int xmin = xmins[o];
@@ -416,33 +433,32 @@ final class Resample {
             return m;
         }
 
-        /** The most input rows any run of {@code block} consecutive outputs reads. */
-        int inputSpan(int block) {
-            int span = 0;
-            for (int o0 = 0; o0 < out; o0 += block) {
-                int o1 = Math.min(out, o0 + block);
-                span = Math.max(span, maxIndex(o0, o1) - minIndex(o0, o1) + 1);
+        /** Flags the input indices outputs [o0, o1) read, relative to {@code lo}. */
+        void markUsed(int o0, int o1, int lo, boolean[] used) {
+            for (int o = o0; o < o1; o++) {
+                for (int k = 0; k < count[o]; k++) {
+                    used[index[o * taps + k] - lo] = true;
+                }
             }
-            return span;
         }
 
-        /** index transposed to [taps][out], for gathering along a row. */
-        int[] tapMajorIndex() {
-            int[] t = new int[taps * out];
+        /** index transposed to [taps][pitch] for gathering along a row; padding outputs read index 0. */
+        int[] tapMajorIndex(int pitch) {
+            int[] t = new int[taps * pitch];
             for (int o = 0; o < out; o++) {
                 for (int k = 0; k < taps; k++) {
-                    t[k * out + o] = index[o * taps + k];
+                    t[k * pitch + o] = index[o * taps + k];
                 }
             }
             return t;
         }
 
-        /** weight transposed to [taps][out]. */
-        float[] tapMajorWeight() {
-            float[] t = new float[taps * out];
+        /** weight transposed to [taps][pitch]; padding outputs weigh 0. */
+        float[] tapMajorWeight(int pitch) {
+            float[] t = new float[taps * pitch];
             for (int o = 0; o < out; o++) {
                 for (int k = 0; k < taps; k++) {
-                    t[k * out + o] = weight[o * taps + k];
+                    t[k * pitch + o] = weight[o * taps + k];
                 }
             }
             return t;
@@ -519,6 +535,14 @@ final class Resample {
 
         /** Makes rows [lo, hi) of {@code plane} readable through {@code rows}. */
         void load(int plane, int lo, int hi, float[] scratch, Rows rows) {
+            load(plane, lo, hi, null, scratch, rows);
+        }
+
+        /**
+         * Makes rows [lo, hi) of {@code plane} readable through {@code rows}; when converting, only the rows flagged
+         * in {@code used} (indexed from lo; null: all) are filled in.
+         */
+        void load(int plane, int lo, int hi, boolean[] used, float[] scratch, Rows rows) {
             long start = planeOffset(plane);
             if (direct) {
                 rows.data = storage.floats();
@@ -527,6 +551,9 @@ final class Resample {
             }
             float[] f = storage.floats();
             for (int r = lo; r < hi; r++) {
+                if (used != null && !used[r - lo]) {
+                    continue;
+                }
                 long rowStart = start + r * strides[2];
                 int d = (r - lo) * w;
                 if (strides[3] == 1) {
