@@ -132,7 +132,8 @@ final class Conv {
             int oh = (int) ((paddedH - ws[2]) / sh + 1);
             int ow = (int) ((paddedW - ws[3]) / sw + 1);
             long k = (long) ws[1] * ws[2] * ws[3];
-            if (k * o > Integer.MAX_VALUE - 16 || x.numel() > Integer.MAX_VALUE - 16
+            long packedRows = (long) groups * roundUp(o / groups, MR);
+            if (k * packedRows > Integer.MAX_VALUE - 16 || x.numel() > Integer.MAX_VALUE - 16
                     || (long) xs[0] * o * oh * ow > Integer.MAX_VALUE - 16) {
                 throw new IllegalArgumentException("conv2d: too many elements for the CPU backend" + shapes);
             }
@@ -206,6 +207,11 @@ final class Conv {
         return packed;
     }
 
+    /**
+     * The implicit GEMM: for each task (image, group, tile of output pixels, chunk of output channels) the output
+     * block starts as the bias, then for each reduction block the tile's input is packed and every (NR pixels x MR
+     * channels) block of the output is updated by the micro-kernel.
+     */
     private static void gemm(CpuBackend b, Shape s, Input in, float[] packedW, float[] bias, float[] out) {
         int pixels = s.pixels();
         int tile = Math.clamp(OUTPUT_TILE_BYTES / 4 / s.og / NR * NR, NR, MAX_TILE);

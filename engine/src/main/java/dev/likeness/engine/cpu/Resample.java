@@ -23,8 +23,9 @@ import java.util.Arrays;
  * </ul>
  * Indices and weights are computed once per axis, in the same f32/f64 mix of operations as torch, then applied
  * separably: first along W (for every input row an output block needs), then along H, the order torch uses. An
- * axis whose size does not change is passed through untouched (torch copies it too). Work is split over planes
- * (N * C) and, for few large planes, over blocks of output rows.
+ * axis whose size does not change is passed through untouched (torch copies it too). Both passes are vectorized along
+ * the output row: gathers along W, contiguous loads along H. Work is split over planes (N * C) and, for few large
+ * planes, over blocks of output rows.
  */
 final class Resample {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
