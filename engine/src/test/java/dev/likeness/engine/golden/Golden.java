@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * A golden file written by {@code tools/reference/run.sh}: cases of inputs and PyTorch's outputs.
- * Tensors are named {@code <case>/<role>}; the header metadata maps each case to its JSON parameters, with
+ * Tensors are named {@code <case>/<role>}; the header metadata key {@code cases} maps each case to its JSON parameters, with
  * {@code "precision"} deciding the tolerance (f32: 1e-5, bf16/f16/f8: 1e-2 relative L2 error).
  */
 public final class Golden {
@@ -47,13 +47,15 @@ public final class Golden {
     }
 
     public List<Case> cases() {
+        String json = file.metadata().get("cases");
+        if (json == null) {
+            fail("golden file " + file.path() + " has no \"cases\" metadata: regenerate it with tools/reference/run.sh");
+        }
         List<Case> out = new ArrayList<>();
-        for (var e : file.metadata().entrySet()) {
-            try {
-                out.add(new Case(e.getKey(), JSON.readTree(e.getValue())));
-            } catch (IOException ex) {
-                throw new UncheckedIOException(ex);
-            }
+        try {
+            JSON.readTree(json).properties().forEach(e -> out.add(new Case(e.getKey(), e.getValue())));
+        } catch (IOException ex) {
+            throw new UncheckedIOException(ex);
         }
         if (out.isEmpty()) {
             fail("golden file " + file.path() + " has no cases");
