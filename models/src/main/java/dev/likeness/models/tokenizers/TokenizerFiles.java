@@ -46,14 +46,6 @@ final class TokenizerFiles {
         }
     }
 
-    static JsonNode json(String text, String source) {
-        try {
-            return JSON.readTree(text);
-        } catch (IOException e) {
-            throw new UncheckedIOException(source + " is not valid JSON: " + e.getMessage(), e);
-        }
-    }
-
     /** {@code node.get(field)}, or an error naming the file and the field when it is missing or null. */
     static JsonNode required(JsonNode node, String field, String source) {
         JsonNode v = node.get(field);

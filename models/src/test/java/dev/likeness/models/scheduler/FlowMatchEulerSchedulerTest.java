@@ -57,11 +57,20 @@ class FlowMatchEulerSchedulerTest {
         return FlowMatchEulerScheduler.fromConfig(resource(config + "/scheduler_config.json"));
     }
 
-    private static JsonNode params(String json) {
+    /** The cases of a golden file: its metadata key "cases" maps each case name to its parameters. */
+    private static List<Map.Entry<String, JsonNode>> cases(SafetensorsFile golden) {
+        String json = golden.metadata().get("cases");
+        if (json == null) {
+            fail(golden.path() + " has no \"cases\" metadata: run tools/reference/run.sh scheduler");
+        }
         try {
-            return JSON.readTree(json);
+            List<Map.Entry<String, JsonNode>> out = new ArrayList<>(JSON.readTree(json).properties());
+            if (out.isEmpty()) {
+                fail(golden.path() + " has no cases");
+            }
+            return out;
         } catch (IOException e) {
-            throw new IllegalStateException(e);
+            throw new IllegalStateException(golden.path() + ": bad \"cases\" metadata", e);
         }
     }
 
@@ -69,8 +78,8 @@ class FlowMatchEulerSchedulerTest {
     List<DynamicTest> schedulesMatchDiffusers() {
         SafetensorsFile golden = SafetensorsFile.open(resource("schedules.safetensors"));
         List<DynamicTest> tests = new ArrayList<>();
-        for (Map.Entry<String, String> c : golden.metadata().entrySet()) {
-            JsonNode p = params(c.getValue());
+        for (Map.Entry<String, JsonNode> c : cases(golden)) {
+            JsonNode p = c.getValue();
             tests.add(DynamicTest.dynamicTest(c.getKey(), () -> {
                 FlowMatchEulerScheduler s = scheduler(p.get("config").asText());
                 int h = p.get("height").asInt();
@@ -91,8 +100,8 @@ class FlowMatchEulerSchedulerTest {
     List<DynamicTest> stepsMatchDiffusers() {
         SafetensorsFile golden = SafetensorsFile.open(resource("steps.safetensors"));
         List<DynamicTest> tests = new ArrayList<>();
-        for (Map.Entry<String, String> c : golden.metadata().entrySet()) {
-            JsonNode p = params(c.getValue());
+        for (Map.Entry<String, JsonNode> c : cases(golden)) {
+            JsonNode p = c.getValue();
             tests.add(DynamicTest.dynamicTest(c.getKey(), () -> {
                 FlowMatchEulerScheduler.Schedule schedule = scheduler(p.get("config").asText())
                         .fluxSchedule(p.get("steps").asInt(), p.get("height").asInt(), p.get("width").asInt());
