@@ -3,6 +3,14 @@ package dev.likeness.engine.cpu;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Dtypes;
 import dev.likeness.engine.Tensor;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -26,6 +34,17 @@ public final class CpuData {
     private static final float[] E4M3 = Dtypes.e4m3Table();
     private static final float[] E5M2 = Dtypes.e5m2Table();
 
+    // Block conversion with vectors: L floats at a time from L shorts / L bytes (L >= 8, so the byte vector is
+    // at least 64 bits); shorter vectors convert one element at a time.
+    private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
+    private static final int L = FS.length();
+    private static final boolean VECTOR_CONVERT = L >= 8;
+    private static final VectorSpecies<Integer> IS = VectorSpecies.of(int.class, FS.vectorShape());
+    private static final VectorSpecies<Short> SS =
+            VectorSpecies.of(short.class, VectorShape.forBitSize(Math.max(64, FS.vectorBitSize() / 2)));
+    private static final VectorSpecies<Byte> BS =
+            VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, FS.vectorBitSize() / 4)));
+
     public static CpuStorage storage(Tensor t) {
         if (!(t.storage() instanceof CpuStorage s)) {
             throw new IllegalArgumentException("tensor " + t + " is not in host memory; transfer it to the CPU backend first");
@@ -48,28 +67,62 @@ public final class CpuData {
             case F32 -> MemorySegment.copy(seg, FLOAT, elem * 4, dst, off, n);
             case BF16 -> {
                 long b = elem * 2;
-                for (int i = 0; i < n; i++) {
+                int i = 0;
+                if (VECTOR_CONVERT) {
+                    for (; i + L <= n; i += L) {
+                        shortsToInts(seg, b + 2L * i).lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats()
+                                .intoArray(dst, off + i);
+                    }
+                }
+                for (; i < n; i++) {
                     dst[off + i] = Float.intBitsToFloat((seg.get(SHORT, b + 2L * i) & 0xffff) << 16);
                 }
             }
             case F16 -> {
                 long b = elem * 2;
-                for (int i = 0; i < n; i++) {
+                int i = 0;
+                if (VECTOR_CONVERT) {
+                    for (; i + L <= n; i += L) {
+                        f16BitsToFloats(shortsToInts(seg, b + 2L * i)).intoArray(dst, off + i);
+                    }
+                }
+                for (; i < n; i++) {
                     dst[off + i] = Float.float16ToFloat(seg.get(SHORT, b + 2L * i));
                 }
             }
             case F8_E4M3 -> {
-                for (int i = 0; i < n; i++) {
+                int i = 0;
+                if (VECTOR_CONVERT) {
+                    for (; i + L <= n; i += L) {
+                        e4m3BitsToFloats(bytesToInts(seg, elem + i)).intoArray(dst, off + i);
+                    }
+                }
+                for (; i < n; i++) {
                     dst[off + i] = E4M3[seg.get(ValueLayout.JAVA_BYTE, elem + i) & 0xff];
                 }
             }
             case F8_E5M2 -> {
-                for (int i = 0; i < n; i++) {
+                int i = 0;
+                if (VECTOR_CONVERT) {
+                    for (; i + L <= n; i += L) {
+                        // e5m2 is the top byte of an f16
+                        f16BitsToFloats(bytesToInts(seg, elem + i).lanewise(VectorOperators.LSHL, 8))
+                                .intoArray(dst, off + i);
+                    }
+                }
+                for (; i < n; i++) {
                     dst[off + i] = E5M2[seg.get(ValueLayout.JAVA_BYTE, elem + i) & 0xff];
                 }
             }
             case I8 -> {
-                for (int i = 0; i < n; i++) {
+                int i = 0;
+                if (VECTOR_CONVERT) {
+                    for (; i + L <= n; i += L) {
+                        ((FloatVector) ByteVector.fromMemorySegment(BS, seg, elem + i, ByteOrder.LITTLE_ENDIAN)
+                                .convertShape(VectorOperators.B2F, FS, 0)).intoArray(dst, off + i);
+                    }
+                }
+                for (; i < n; i++) {
                     dst[off + i] = seg.get(ValueLayout.JAVA_BYTE, elem + i);
                 }
             }
@@ -99,6 +152,46 @@ public final class CpuData {
                 }
             }
         }
+    }
+
+    /** L little-endian 16-bit values at byte offset {@code at}, zero-extended to ints. */
+    private static IntVector shortsToInts(MemorySegment seg, long at) {
+        return (IntVector) ShortVector.fromMemorySegment(SS, seg, at, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.ZERO_EXTEND_S2I, IS, 0);
+    }
+
+    /** L bytes at byte offset {@code at}, zero-extended to ints. */
+    private static IntVector bytesToInts(MemorySegment seg, long at) {
+        return (IntVector) ByteVector.fromMemorySegment(BS, seg, at, ByteOrder.LITTLE_ENDIAN)
+                .convertShape(VectorOperators.ZERO_EXTEND_B2I, IS, 0);
+    }
+
+    /**
+     * IEEE binary16 bit patterns (in the low 16 bits of each lane) to f32, exactly as {@link Float#float16ToFloat}:
+     * exponent and mantissa moved into f32 position and rescaled by 2^112 (exact for normal and subnormal values);
+     * infinities keep an all-ones exponent, NaNs also keep their payload and become quiet (as the scalar
+     * conversion, the F16C instruction, does).
+     */
+    private static FloatVector f16BitsToFloats(IntVector h) {
+        IntVector magnitude = h.and(0x7fff);
+        IntVector moved = magnitude.lanewise(VectorOperators.LSHL, 13);
+        IntVector bits = moved.reinterpretAsFloats().mul(0x1p112f).reinterpretAsInts();
+        VectorMask<Integer> infOrNan = magnitude.compare(VectorOperators.GE, 0x7c00);
+        VectorMask<Integer> nan = magnitude.compare(VectorOperators.GT, 0x7c00);
+        bits = bits.blend(moved.or(0x7f800000), infOrNan).blend(moved.or(0x7fc00000), nan);
+        return bits.or(h.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
+    }
+
+    /**
+     * f8 e4m3fn bit patterns to f32, as the decoding table does: exponent and mantissa moved into f32 position and
+     * rescaled by 2^120; the NaN pattern (all exponent and mantissa bits set) gives {@link Float#NaN}.
+     */
+    private static FloatVector e4m3BitsToFloats(IntVector b) {
+        IntVector magnitude = b.and(0x7f);
+        IntVector bits = magnitude.lanewise(VectorOperators.LSHL, 20).reinterpretAsFloats().mul(0x1p120f)
+                .reinterpretAsInts().or(b.and(0x80).lanewise(VectorOperators.LSHL, 24));
+        return bits.blend(Float.floatToRawIntBits(Float.NaN), magnitude.compare(VectorOperators.EQ, 0x7f))
+                .reinterpretAsFloats();
     }
 
     /** Reads one integer element (for index tensors). */
