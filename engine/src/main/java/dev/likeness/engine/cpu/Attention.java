@@ -74,7 +74,7 @@ final class Attention {
         float[] out = new float[Math.toIntExact((long) batch * heads * lq * dv)];
         if (out.length > 0) {
             float s = scale > 0 ? scale : (float) (1.0 / Math.sqrt(d));
-            Job job = new Job(ViewRows.unscaled(b, q), ViewRows.unscaled(b, k), ViewRows.unscaled(b, v), m, heads,
+            Job job = new Job(CpuData.unscaled(b, q), CpuData.unscaled(b, k), CpuData.unscaled(b, v), m, heads,
                     lq, lk, d, dv, s, out, batch * heads, b.threads());
             int items = batch * heads * job.groups;
             b.parallel().range(items, 1, (start, end) -> {
@@ -108,7 +108,7 @@ final class Attention {
             throw new IllegalArgumentException("attention: mask of shape " + Arrays.toString(mask.shape())
                     + " does not broadcast to [B, H, Lq, Lk] = " + Arrays.toString(target));
         }
-        return ViewRows.unscaled(b, mask).expand(target);
+        return CpuData.unscaled(b, mask).expand(target);
     }
 
     /** One call: inputs, sizes, the work split and the output. */
@@ -188,8 +188,8 @@ final class Attention {
             long vRow = v.stride(2);
             long vCol = v.stride(3);
             for (int j = 0; j < lk; j++) {
-                ViewRows.read(ks, k.dtype(), kBase + j * kRow, kCol, d, sc.kp, j * d);
-                ViewRows.read(vs, v.dtype(), vBase + j * vRow, vCol, dv, sc.vp, j * dvp);
+                CpuData.readStrided(ks, k.dtype(), kBase + j * kRow, kCol, d, sc.kp, j * d);
+                CpuData.readStrided(vs, v.dtype(), vBase + j * vRow, vCol, dv, sc.vp, j * dvp);
                 Arrays.fill(sc.vp, j * dvp + dv, (j + 1) * dvp, 0f);
             }
         }
@@ -220,7 +220,7 @@ final class Attention {
             float[] row = sc.row;
             float[] qt = sc.qt;
             for (int r = 0; r < nr; r++) {
-                ViewRows.read(qs, q.dtype(), base + (i0 + r) * q.stride(2), q.stride(3), d, row, 0);
+                CpuData.readStrided(qs, q.dtype(), base + (i0 + r) * q.stride(2), q.stride(3), d, row, 0);
                 for (int x = 0; x < d; x++) {
                     qt[x * BQ + r] = row[x] * scale;
                 }
@@ -243,7 +243,7 @@ final class Attention {
             float[] vals = sc.maskRow;
             if (rs == 0) {
                 // the same mask row for every query (a key-padding mask): one value per row of s
-                ViewRows.read(ms, mask.dtype(), base, js, kn, vals, 0);
+                CpuData.readStrided(ms, mask.dtype(), base, js, kn, vals, 0);
                 for (int j = 0; j < kn; j++) {
                     float add = bool ? (vals[j] == 0f ? Float.NEGATIVE_INFINITY : 0f) : vals[j];
                     FloatVector av = FloatVector.broadcast(SP, add);
@@ -254,7 +254,7 @@ final class Attention {
                 return;
             }
             for (int r = 0; r < nr; r++) {
-                ViewRows.read(ms, mask.dtype(), base + r * rs, js, kn, vals, 0);
+                CpuData.readStrided(ms, mask.dtype(), base + r * rs, js, kn, vals, 0);
                 for (int j = 0; j < kn; j++) {
                     float add = bool ? (vals[j] == 0f ? Float.NEGATIVE_INFINITY : 0f) : vals[j];
                     s[j * BQ + r] += add;

@@ -194,6 +194,46 @@ public final class CpuData {
                 .reinterpretAsFloats();
     }
 
+    /**
+     * Converts {@code n} storage elements starting at element {@code base}, {@code stride} elements apart (0 for a
+     * broadcast row), to f32 into {@code dst[off..off+n)}; no dequantization scale (see {@link #unscaled}).
+     */
+    public static void readStrided(CpuStorage s, DType dt, long base, long stride, int n, float[] dst, int off) {
+        if (n <= 0) {
+            return;
+        }
+        if (stride == 1) {
+            readRun(s, dt, base, dst, off, n);
+        } else if (stride == 0) {
+            readRun(s, dt, base, dst, off, 1);
+            Arrays.fill(dst, off + 1, off + n, dst[off]);
+        } else {
+            for (int i = 0; i < n; i++) {
+                readRun(s, dt, base + i * stride, dst, off + i, 1);
+            }
+        }
+    }
+
+    /**
+     * The storage element of {@code t[..., 0]} for row {@code r} of {@code t} seen as [numel / size(-1), size(-1)],
+     * rows numbered row-major over all dimensions but the last.
+     */
+    static long rowBase(Tensor t, long r) {
+        long base = t.offset();
+        long rest = r;
+        for (int d = t.dim() - 2; d >= 0; d--) {
+            int n = t.size(d);
+            base += (rest % n) * t.stride(d);
+            rest /= n;
+        }
+        return base;
+    }
+
+    /** {@code t} itself, or an f32 copy when it carries a dequantization scale (so rows can be read without it). */
+    static Tensor unscaled(CpuBackend b, Tensor t) {
+        return t.scale() == null ? t : b.to(t, DType.F32);
+    }
+
     /** Reads one integer element (for index tensors). */
     public static long readLong(CpuStorage s, DType dt, long elem) {
         float[] f = s.floats();
@@ -304,16 +344,7 @@ public final class CpuData {
                 for (int d = 0; d < rank - 1; d++) {
                     base += idx[d] * st[d];
                 }
-                if (innerStride == 1) {
-                    readRun(s, t.dtype(), base, out, r * inner, inner);
-                } else if (innerStride == 0) {
-                    readRun(s, t.dtype(), base, out, r * inner, 1);
-                    Arrays.fill(out, r * inner + 1, (r + 1) * inner, out[r * inner]);
-                } else {
-                    for (int i = 0; i < inner; i++) {
-                        readRun(s, t.dtype(), base + i * innerStride, out, r * inner + i, 1);
-                    }
-                }
+                readStrided(s, t.dtype(), base, innerStride, inner, out, r * inner);
                 for (int d = rank - 2; d >= 0; d--) {
                     if (++idx[d] < shape[d]) {
                         break;

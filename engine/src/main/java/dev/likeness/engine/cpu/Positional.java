@@ -53,7 +53,7 @@ final class Positional {
         }
         float[] c = CpuData.floats(cos);
         float[] s = CpuData.floats(sin);
-        Tensor xv = ViewRows.unscaled(b, x);
+        Tensor xv = CpuData.unscaled(b, x);
         CpuStorage xs = CpuData.storage(xv);
         long es = xv.stride(-1);
         float[] out = new float[Math.toIntExact(xv.numel())];
@@ -61,7 +61,7 @@ final class Positional {
         b.parallel().range(rows, Math.max(1, 8192 / Math.max(d, 1)), (start, end) -> {
             float[] row = new float[d];
             for (int r = start; r < end; r++) {
-                ViewRows.read(xs, xv.dtype(), ViewRows.rowBase(xv, r), es, d, row, 0);
+                CpuData.readStrided(xs, xv.dtype(), CpuData.rowBase(xv, r), es, d, row, 0);
                 rotateRow(row, c, s, (r % seq) * d, out, r * d, d);
             }
         });
@@ -114,7 +114,7 @@ final class Positional {
         }
         int seq = ids.size(0);
         int axes = axesDim.length;
-        float[] pos = CpuData.floats(ViewRows.unscaled(b, ids));
+        float[] pos = CpuData.floats(ids);
         double[] freqs = new double[total / 2];
         for (int a = 0, at = 0; a < axes; a++) {
             int dim = axesDim[a];
@@ -170,7 +170,7 @@ final class Positional {
         }
         int n = t.size(0);
         int half = dim / 2;
-        float[] tv = CpuData.floats(ViewRows.unscaled(b, t));
+        float[] tv = CpuData.floats(t);
         float logPeriod = (float) -Math.log(maxPeriod);
         float denominator = (float) (half - (double) shift);
         float[] freq = new float[half];
