@@ -77,6 +77,8 @@ def timestep_embedding(out_dir):
     # the FLUX pipeline hands the timestep over in bf16
     case("flux_256_bf16_t", flux_t.to(torch.bfloat16), 256, True, 0.0, 1.0)
     case("sd_320_shift1", torch.rand(4, generator=gen(2)) * 999, 320, False, 1.0, 1.0)
+    # scheduler timesteps are often int64
+    case("int64_t", torch.randint(0, 1000, (3,), generator=gen(4)), 64, True, 1.0, 1.0)
     case("odd_dim_7", torch.tensor([3.0, 250.5, 999.0]), 7, True, 0.0, 2.5)
     case("odd_dim_33_period_1000", torch.rand(3, generator=gen(3)) * 50, 33, False, 0.5, 1.0, max_period=1000)
     g.save(out_dir)

@@ -203,9 +203,10 @@ final class Attention {
             for (int kb = 0; kb < nkb; kb++) {
                 int j0 = kb * BK;
                 int kn = Math.min(BK, lk - j0);
-                scores(sc.kp, j0 * d, kn, d, sc.qt, sc.s);
+                scores(sc.kp, j0 * d, kn, d, sc.qt, sc.s, sc.bm);
                 if (mask != null) {
                     addMask(b, h, i0, nr, j0, kn, sc);
+                    blockMax(sc, kn);
                 }
                 onlineSoftmax(sc, kn);
                 accumulate(sc.s, nr, kn, sc.vp, j0 * dvp, dvp, sc.o, sc.alpha);
@@ -262,21 +263,30 @@ final class Attention {
             }
         }
 
+        /** bm[r] = max over keys j < kn of s[j][r]: the block maximum after a mask was added to the scores. */
+        private static void blockMax(Scratch sc, int kn) {
+            float[] s = sc.s;
+            for (int c = 0; c < BQ; c += L) {
+                FloatVector mx = FloatVector.fromArray(SP, s, c);
+                for (int j = 1; j < kn; j++) {
+                    mx = mx.max(FloatVector.fromArray(SP, s, j * BQ + c));
+                }
+                mx.intoArray(sc.bm, c);
+            }
+        }
+
         /**
-         * Turns the score tile s[j][r] (j < kn) into probabilities relative to each query's running maximum, and
-         * updates the running maximum m, the running sum l and the factor α by which the accumulators of earlier
-         * blocks must be rescaled. A query whose scores are all -inf so far keeps m = -inf, gets probabilities 0
-         * and α = 0 (its accumulators are still 0).
+         * Turns the score tile s[j][r] (j < kn), whose per-query maximum is bm[r], into probabilities relative to
+         * each query's running maximum, and updates the running maximum m, the running sum l and the factor α by
+         * which the accumulators of earlier blocks must be rescaled. A query whose scores are all -inf so far keeps
+         * m = -inf, gets probabilities 0 and α = 0 (its accumulators are still 0).
          */
         private static void onlineSoftmax(Scratch sc, int kn) {
             float[] s = sc.s;
             FloatVector negInf = FloatVector.broadcast(SP, Float.NEGATIVE_INFINITY);
             FloatVector zero = FloatVector.zero(SP);
             for (int c = 0; c < BQ; c += L) {
-                FloatVector mx = FloatVector.fromArray(SP, s, c);
-                for (int j = 1; j < kn; j++) {
-                    mx = mx.max(FloatVector.fromArray(SP, s, j * BQ + c));
-                }
+                FloatVector mx = FloatVector.fromArray(SP, sc.bm, c);
                 FloatVector mOld = FloatVector.fromArray(SP, sc.m, c);
                 FloatVector mNew = mOld.max(mx);
                 // exponents relative to 0 where everything is still -inf: exp(-inf - 0) = 0 instead of NaN
@@ -318,23 +328,24 @@ final class Attention {
 
     /**
      * s[j][0..BQ) = kp[ko + j·d, :] · qt for keys j < kn: kp holds key rows of length d, qt is [d][BQ] (queries
-     * transposed), s is [BK][BQ].
+     * transposed), s is [BK][BQ]; bm[r] receives the maximum over the block's keys of s[j][r].
      */
-    private static void scores(float[] kp, int ko, int kn, int d, float[] qt, float[] s) {
+    private static void scores(float[] kp, int ko, int kn, int d, float[] qt, float[] s, float[] bm) {
+        Arrays.fill(bm, Float.NEGATIVE_INFINITY);
         int j = 0;
         for (; j + MR <= kn; j += MR) {
             for (int c = 0; c < BQ; c += TW) {
-                scoreTile4(kp, ko + j * d, d, qt, c, s, j * BQ + c);
+                scoreTile4(kp, ko + j * d, d, qt, c, s, j * BQ + c, bm);
             }
         }
         for (; j < kn; j++) {
             for (int c = 0; c < BQ; c += TW) {
-                scoreTile1(kp, ko + j * d, d, qt, c, s, j * BQ + c);
+                scoreTile1(kp, ko + j * d, d, qt, c, s, j * BQ + c, bm);
             }
         }
     }
 
-    private static void scoreTile4(float[] kp, int ko, int d, float[] qt, int qo, float[] s, int so) {
+    private static void scoreTile4(float[] kp, int ko, int d, float[] qt, int qo, float[] s, int so, float[] bm) {
         FloatVector a00 = FloatVector.zero(SP), a01 = a00, a02 = a00, a03 = a00;
         FloatVector a10 = a00, a11 = a00, a12 = a00, a13 = a00;
         FloatVector a20 = a00, a21 = a00, a22 = a00, a23 = a00;
@@ -388,9 +399,13 @@ final class Attention {
         a31.intoArray(s, so + L);
         a32.intoArray(s, so + 2 * L);
         a33.intoArray(s, so + 3 * L);
+        a00.max(a10).max(a20.max(a30)).max(FloatVector.fromArray(SP, bm, qo)).intoArray(bm, qo);
+        a01.max(a11).max(a21.max(a31)).max(FloatVector.fromArray(SP, bm, qo + L)).intoArray(bm, qo + L);
+        a02.max(a12).max(a22.max(a32)).max(FloatVector.fromArray(SP, bm, qo + 2 * L)).intoArray(bm, qo + 2 * L);
+        a03.max(a13).max(a23.max(a33)).max(FloatVector.fromArray(SP, bm, qo + 3 * L)).intoArray(bm, qo + 3 * L);
     }
 
-    private static void scoreTile1(float[] kp, int ko, int d, float[] qt, int qo, float[] s, int so) {
+    private static void scoreTile1(float[] kp, int ko, int d, float[] qt, int qo, float[] s, int so, float[] bm) {
         FloatVector a0 = FloatVector.zero(SP), a1 = a0, a2 = a0, a3 = a0;
         for (int x = 0; x < d; x++) {
             int qx = qo + x * BQ;
@@ -404,6 +419,10 @@ final class Attention {
         a1.intoArray(s, so + L);
         a2.intoArray(s, so + 2 * L);
         a3.intoArray(s, so + 3 * L);
+        a0.max(FloatVector.fromArray(SP, bm, qo)).intoArray(bm, qo);
+        a1.max(FloatVector.fromArray(SP, bm, qo + L)).intoArray(bm, qo + L);
+        a2.max(FloatVector.fromArray(SP, bm, qo + 2 * L)).intoArray(bm, qo + 2 * L);
+        a3.max(FloatVector.fromArray(SP, bm, qo + 3 * L)).intoArray(bm, qo + 3 * L);
     }
 
     /**
@@ -540,10 +559,11 @@ final class Attention {
         final float[] s = new float[BK * BQ];
         /** Output accumulators [BQ][dvp]. */
         float[] o = new float[0];
-        /** Running maximum, running sum and rescaling factor per query of the block. */
+        /** Running maximum, running sum, rescaling factor and the current key block's maximum per query. */
         final float[] m = new float[BQ];
         final float[] l = new float[BQ];
         final float[] alpha = new float[BQ];
+        final float[] bm = new float[BQ];
         float[] row = new float[0];
         final float[] maskRow = new float[BK];
         Object packedFor;

@@ -148,7 +148,7 @@ final class Positional {
 
     /**
      * diffusers {@code get_timestep_embedding(t, dim, flip_sin_to_cos, downscale_freq_shift, scale, max_period)} for
-     * t [N]: with half = dim / 2, frequency f_k = exp(-ln(max_period)·k / (half - shift)) and argument
+     * t [N] (any numeric dtype, read as f32 like {@code t.float()}): with half = dim / 2, frequency f_k = exp(-ln(max_period)·k / (half - shift)) and argument
      * scale·(t·f_k), each step rounded to f32 in torch's order; sin and cos are taken in f64 and rounded to f32.
      * Returns [N, dim] = [sin | cos] ([cos | sin] when flipped), zero-padded by one column when dim is odd.
      *
@@ -158,7 +158,6 @@ final class Positional {
      */
     static Tensor timestepEmbedding(CpuBackend b, Tensor t, int dim, boolean flip, float shift, float scale,
                                     int maxPeriod) {
-        CpuData.requireFloat("t", t);
         if (t.dim() != 1) {
             throw new IllegalArgumentException("timestepEmbedding: t must be 1-D [N], got " + Arrays.toString(t.shape()));
         }

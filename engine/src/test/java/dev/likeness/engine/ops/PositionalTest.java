@@ -72,7 +72,7 @@ class PositionalTest {
             System.out.printf("timestep_embedding %-24s rel err %.3g (%s)%n", c.name(), err, p);
             checked++;
         }
-        assertEquals(5, checked, "golden cases");
+        assertEquals(6, checked, "golden cases");
     }
 
     @Test
