@@ -104,8 +104,9 @@ class Dinov2ModelTest {
         Path size = VisionGolden.withConfig(model("mlp"), tmp.resolve("size"),
                 json -> json.replace("\"image_size\": 28", "\"image_size\": 42"));
         e = assertThrows(SafetensorsException.class, () -> Dinov2Model.load(size, BACKEND));
-        assertTrue(e.getMessage().contains("model.safetensors") && e.getMessage().contains("embeddings.position_embeddings")
-                && e.getMessage().contains("[1, 5, 32]") && e.getMessage().contains("expected [1, 10, 32]"),
+        assertTrue(e.getMessage().contains("model.safetensors")
+                && e.getMessage().contains("embeddings.position_embeddings") && e.getMessage().contains("[1, 5, 32]")
+                && e.getMessage().contains("expected [1, 10, 32]"),
                 e.getMessage());
     }
 
