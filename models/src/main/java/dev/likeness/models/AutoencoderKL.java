@@ -234,7 +234,6 @@ public final class AutoencoderKL implements AutoCloseable {
     public static final class Encoder {
         private final Backend backend;
         private final int inChannels;
-        private final int groups;
         private final Conv convIn;
         private final List<DownBlock> downBlocks = new ArrayList<>();
         private final MidBlock midBlock;
@@ -244,7 +243,7 @@ public final class AutoencoderKL implements AutoCloseable {
         Encoder(Config c, Weights w) {
             this.backend = w.backend();
             this.inChannels = c.inChannels;
-            this.groups = c.normNumGroups;
+            int groups = c.normNumGroups;
             int[] blocks = c.blockOutChannels;
             int top = blocks[blocks.length - 1];
             this.convIn = new Conv(w.child("conv_in"), c.inChannels, blocks[0], 3);
