@@ -112,27 +112,11 @@ public final class CpuBackend implements Backend {
             return wrap(CpuData.copyFloats(t), t.shape());
         }
         // same dtype, gathered element by element through f32 would lose integer/f64 precision: copy bytes
-        int n = Math.toIntExact(t.numel());
         int bs = t.dtype().byteSize();
         MemorySegment src = CpuData.storage(t).segment();
-        MemorySegment dst = MemorySegment.ofArray(new byte[n * bs]);
-        int[] shape = t.shape();
-        long[] st = t.strides();
-        int[] idx = new int[shape.length];
-        for (int i = 0; i < n; i++) {
-            long e = t.offset();
-            for (int d = 0; d < shape.length; d++) {
-                e += idx[d] * st[d];
-            }
-            MemorySegment.copy(src, e * bs, dst, (long) i * bs, bs);
-            for (int d = shape.length - 1; d >= 0; d--) {
-                if (++idx[d] < shape[d]) {
-                    break;
-                }
-                idx[d] = 0;
-            }
-        }
-        return wrap(dst, t.dtype(), shape);
+        MemorySegment dst = MemorySegment.ofArray(new byte[Math.toIntExact(t.numel() * bs)]);
+        CpuData.forEachElement(t, (i, e) -> MemorySegment.copy(src, e * bs, dst, (long) i * bs, bs));
+        return wrap(dst, t.dtype(), t.shape());
     }
 
     @Override

@@ -366,31 +366,43 @@ public final class CpuData {
         return out;
     }
 
-    /** Integer values of an integer (or integral-valued float) tensor, row-major. */
-    public static int[] ints(Tensor t) {
-        CpuStorage s = storage(t);
+    /** Receives each element of a tensor: its row-major position and its index in the storage. */
+    @FunctionalInterface
+    public interface ElementVisitor {
+        void visit(int position, long storageElement);
+    }
+
+    /** Visits every element of {@code t} in row-major order (for the gathers that are not hot loops). */
+    public static void forEachElement(Tensor t, ElementVisitor visitor) {
         int n = Math.toIntExact(t.numel());
-        int[] out = new int[n];
         int[] shape = t.shape();
         long[] st = t.strides();
         int[] idx = new int[shape.length];
+        long e = t.offset();
         for (int i = 0; i < n; i++) {
-            long e = t.offset();
-            for (int d = 0; d < shape.length; d++) {
-                e += idx[d] * st[d];
+            visitor.visit(i, e);
+            for (int d = shape.length - 1; d >= 0; d--) {
+                e += st[d];
+                if (++idx[d] < shape[d]) {
+                    break;
+                }
+                e -= st[d] * shape[d];
+                idx[d] = 0;
             }
+        }
+    }
+
+    /** Integer values of an integer (or integral-valued float) tensor, row-major. */
+    public static int[] ints(Tensor t) {
+        CpuStorage s = storage(t);
+        int[] out = new int[Math.toIntExact(t.numel())];
+        forEachElement(t, (i, e) -> {
             long v = readLong(s, t.dtype(), e);
             if (v < Integer.MIN_VALUE || v > Integer.MAX_VALUE) {
                 throw new IllegalArgumentException("value " + v + " at flat index " + i + " does not fit in an int");
             }
             out[i] = (int) v;
-            for (int d = shape.length - 1; d >= 0; d--) {
-                if (++idx[d] < shape[d]) {
-                    break;
-                }
-                idx[d] = 0;
-            }
-        }
+        });
         return out;
     }
 
