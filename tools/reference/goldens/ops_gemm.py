@@ -36,7 +36,8 @@ def linear(out):
     f32("blocks", (9,), 790, 26, seed=3)            # K spans several K blocks
     f32("x3d", (2, 5), 33, 40, seed=4)
     f32("x1d", (), 19, 23, seed=5)
-    f32("few_rows", (3,), 70, 45, seed=6)             # the matrix-vector path
+    f32("few_rows", (3,), 70, 45, seed=6)             # the matrix-vector path (up to 4 rows)
+    f32("four_rows", (2, 2), 37, 29, seed=11)
     f32("one_row_nobias", (1,), 100, 33, bias=False, seed=7)
     f32("x_transposed", (37,), 29, 50, seed=8, x_t=True)
     f32("w_transposed", (11,), 29, 50, seed=9, w_t=True)

@@ -2,6 +2,7 @@ package dev.likeness.engine.cpu;
 
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -11,26 +12,29 @@ import java.util.concurrent.ForkJoinTask;
  * Matrix products on the CPU: torch {@code F.linear} and {@code torch.matmul}, computed in f32 by a cache-blocked
  * GEMM (the GotoBLAS / BLIS scheme) around a Vector API register-tile micro-kernel.
  *
- * <p>For {@code C[m, n] = A[m, k] · B[k, n] (+ bias[n])}:
+ * <p>For {@code C[m, n] = A[m, k] · B[k, n] (+ bias[n])} (see {@link #gemmBySlabs}):
  * <ul>
- *   <li>N is cut into blocks of {@link #NC} columns and K into blocks of {@link #KC}. Each KC × NC block of B is
- *       packed once into a shared buffer of NR-column panels (KC rows of NR consecutive values each), so the
- *       micro-kernel reads B sequentially. Packing is where a weight's storage dtype (bf16, f16, f8, int8 with
- *       its dequantization scale) is converted to f32: block by block, never as a full f32 copy.</li>
- *   <li>M is cut into blocks of about {@link #MC} rows spread over the threads (each thread also takes a part
- *       of the N panels when there are too few row blocks). Rows of A are read in place when they are
- *       contiguous f32 in a heap array, otherwise the block is first copied into a row-major scratch buffer.</li>
+ *   <li>The columns of B are cut into slabs of up to {@link #NB} columns, the tasks that the threads share. A task
+ *       packs its slab, up to {@link #KB} rows at a time, into NR-column panels (rows of NR consecutive values), so
+ *       that the micro-kernel reads B sequentially. Packing is where a weight's storage dtype (bf16, f16, f8, int8
+ *       with its dequantization scale) is converted to f32: block by block, never as a full f32 copy. A weight
+ *       [N, K] used transposed, as F.linear does, is transposed L × L values at a time with vector shuffles.</li>
+ *   <li>The task then multiplies the rows of A with its slab: {@link #MC} rows at a time (their A slice stays in
+ *       L2 while it meets every panel), {@link #KC} deep at a time (one panel slice, KC × NR floats, is what the
+ *       micro-kernel streams). Rows of A are read in place when they are contiguous f32 in a heap array.</li>
  *   <li>The micro-kernel computes an MR × NR tile of C with MR × NV accumulator vectors held in local variables:
- *       per k it loads NV vectors of the packed B panel and broadcasts one A value per row. The tile is
- *       6 × 2 vectors (6 × 32) with 512-bit vectors (AVX-512 has 32 vector registers) and 3 × 3 vectors (3 × 24)
- *       otherwise (AVX2 has 16: 9 accumulators, 3 B vectors and the broadcast, which leaves C2 room to schedule
- *       without spilling an accumulator).</li>
+ *       per k it loads the NV vectors of the panel row and broadcasts one A value per row. The tile is 6 × 2
+ *       vectors (6 × 32 floats) with 512-bit vectors (AVX-512 has 32 vector registers) and 3 × 3 vectors (3 × 24
+ *       with AVX2) otherwise: with 16 registers, 9 accumulators, 3 B vectors and the broadcasts leave C2 room to
+ *       schedule without spilling an accumulator, which a 6 × 2 tile does not.</li>
  *   <li>Tiles at the M or N edge are computed into a scratch tile and the valid part is copied out.</li>
  * </ul>
- * A linear layer with only a few rows (a batch of one embedding) skips packing: it is a matrix-vector product
- * that streams each weight row once ({@link #GEMV_ROWS}).
+ * A linear layer with at most {@link #GEMV_ROWS} rows skips packing: it is a matrix-vector product that converts
+ * each weight row once and dots it with every row of x.
  *
- * <p>The kernels index arrays with offsets derived from validated shapes; they rely on the Vector API bounds checks
+ * <p>The block sizes were chosen by measurement on a 2-core AMD EPYC (Zen 4; L1d 32 KiB, L2 1 MiB per core),
+ * both with 512-bit vectors and restricted to AVX2 ({@code -XX:UseAVX=2}), against OpenBLAS at the same shapes.
+ * The kernels index arrays with offsets derived from validated shapes; they rely on the Vector API bounds checks
  * being switched off ({@code -Djdk.incubator.vector.VECTOR_ACCESS_OOB_CHECK=0}) for speed, not for correctness.
  */
 final class Gemm {
@@ -40,28 +44,28 @@ final class Gemm {
     private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     /** Floats per vector (16 with AVX-512, 8 with AVX2). */
     private static final int L = S.length();
+    /** Whether the machine has 512-bit vectors (and so 32 vector registers). */
     private static final boolean WIDE = S.vectorBitSize() >= 512;
     /** Rows of the register tile. */
     static final int MR = WIDE ? 6 : 3;
     /** Columns of the register tile: 2 or 3 vectors. */
     static final int NR = (WIDE ? 2 : 3) * L;
-    /** Depth of a packed block: one NR panel of B (KC × NR floats) stays in L1/L2 while MC rows of A stream by. */
-    static final int KC = Integer.getInteger("likeness.gemm.kc", 384);
-    /** Rows of A per task (a multiple of MR): the A block (MC × KC floats) stays in L2. */
-    static final int MC = Math.max(MR, Integer.getInteger("likeness.gemm.mc", 144) / MR * MR);
-    /** Columns of B per packed block (a multiple of NR): the packed block (KC × NC floats) lives in L3. */
-    static final int NC = Math.max(NR, Integer.getInteger("likeness.gemm.nc", 3072) / NR * NR);
-    static final boolean ROWS_OUTER = Boolean.getBoolean("likeness.gemm.rowsouter");
+    /** Depth of one micro-kernel call: a panel slice is KC × NR floats (64 KiB or 48 KiB, read from L2). */
+    static final int KC = 512;
+    /** Rows of A per block (a multiple of MR): their KC-deep slice (144 KiB) stays in L2. */
+    static final int MC = 72;
+    /** Columns of B per task (a multiple of NR). */
+    static final int NB = 256 / NR * NR;
+    /** Rows of B packed at once: a packed slab is at most KB × NB floats (3 MiB). */
+    static final int KB = 3072;
     /** A linear layer with at most this many rows of x runs as matrix-vector products. */
-    static final int GEMV_ROWS = Integer.getInteger("likeness.gemm.gemvrows", 4);
+    static final int GEMV_ROWS = 4;
 
     // scratch buffers, one set per thread
     private static final int B_PACKED = 0;
-    private static final int A_BLOCK = 1;
-    private static final int A_EDGE = 2;
-    private static final int C_EDGE = 3;
-    private static final int W_ROWS = 4;
-    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[5][]);
+    private static final int C_EDGE = 1;
+    private static final int W_ROWS = 2;
+    private static final ThreadLocal<float[][]> SCRATCH = ThreadLocal.withInitial(() -> new float[3][]);
 
     /** A thread-local buffer of at least {@code size} floats (contents undefined). */
     private static float[] scratch(int slot, int size) {
@@ -299,143 +303,131 @@ final class Gemm {
             }
             return;
         }
+        Rows rows = new Rows(a.cs == 1 ? a : copyRows(a, m, k), m, k, c, cOff, ldc);
         int threads = ForkJoinTask.inForkJoinPool() ? 1 : par.threads();
-        int units = ceilDiv(m, MR);
-        int mBlocks = Math.min(units, threads == 1 ? ceilDiv(m, MC) : roundUp(ceilDiv(m, MC), threads));
-        float[] bp = scratch(B_PACKED, Math.min(KC, k) * Math.min(NC, roundUp(n, NR)));
-        for (int jc = 0; jc < n; jc += NC) {
-            int nc = Math.min(NC, n - jc);
-            int panels = ceilDiv(nc, NR);
-            int nParts = threads == 1 || mBlocks >= 2 * threads ? 1 : Math.min(panels, ceilDiv(2 * threads, mBlocks));
-            for (int pc = 0; pc < k; pc += KC) {
-                int kc = Math.min(KC, k - pc);
-                Block blk = new Block(m, n, a, b, c, cOff, ldc, pc == 0 ? bias : null, pc > 0, bp, jc, nc, pc, kc,
-                        units, mBlocks, nParts);
-                par.range(panels, 1, blk::pack);
-                par.range(mBlocks * nParts, 1, blk::compute);
-            }
-        }
+        gemmBySlabs(par, threads, rows, n, k, b, bias);
     }
 
-    /** One KC × NC block step of {@link #gemm}: packing its B panels, then the tasks over row blocks and panels. */
-    private record Block(int m, int n, Mat a, Mat b, float[] c, int cOff, int ldc, float[] bias, boolean add,
-                         float[] bp, int jc, int nc, int pc, int kc, int units, int mBlocks, int nParts) {
-
-        /** Packs panels [p0, p1) of this block of B. */
-        void pack(int p0, int p1) {
-            for (int p = p0; p < p1; p++) {
-                packB(b, pc, kc, jc + p * NR, Math.min(NR, nc - p * NR), bp, p * kc * NR);
-            }
-        }
-
-        /** Runs tasks [t0, t1): task t covers row block t / nParts and part t % nParts of the panels. */
-        void compute(int t0, int t1) {
-            float[] edgeA = null;
-            float[] tile = null;
-            float[] rowsA = null;
-            int prepared = -1;
-            float[] ad = a.data;
-            int abase = 0;
-            int lda = 0;
-            int panels = ceilDiv(nc, NR);
+    /**
+     * B is cut into slabs of up to NB columns (narrower when there are few columns, so that every thread gets
+     * several) and, when there are few slabs, the rows into parts; each task packs its slab (KB rows at a time,
+     * reading each weight row in one sweep) into its own buffer and multiplies its rows with it: row block by row
+     * block (MC rows, whose A slice stays in L2), KC deep at a time, panel by panel.
+     */
+    private static void gemmBySlabs(Parallel par, int threads, Rows rows, int n, int k, Mat b, float[] bias) {
+        int units = ceilDiv(rows.m, MR);
+        int nb = Math.min(NB, Math.max(NR, roundUp(ceilDiv(n, 4 * threads), NR)));
+        int slabs = ceilDiv(n, nb);
+        int parts = threads > 1 && slabs < 2 * threads ? Math.min(units, ceilDiv(2 * threads, slabs)) : 1;
+        int kbMax = Math.min(KB, k);
+        par.range(slabs * parts, 1, (t0, t1) -> {
+            float[] bp = scratch(B_PACKED, kbMax * nb);
             for (int t = t0; t < t1; t++) {
-                int ib = t / nParts;
-                int part = t % nParts;
-                int r0 = Math.min(m, ib * units / mBlocks * MR);
-                int r1 = Math.min(m, (ib + 1) * units / mBlocks * MR);
-                int full = (r1 - r0) / MR * MR;
-                if (prepared != ib) {
-                    if (a.cs == 1) {
-                        ad = a.data;
-                        abase = a.off + r0 * a.rs + pc;
-                        lda = a.rs;
-                    } else {
-                        rowsA = scratch(A_BLOCK, (r1 - r0) * kc);
-                        copyRows(a, r0, r1 - r0, pc, kc, rowsA);
-                        ad = rowsA;
-                        abase = 0;
-                        lda = kc;
+                int jc = t / parts * nb;
+                int part = t % parts;
+                int width = Math.min(nb, n - jc);
+                int panels = ceilDiv(width, NR);
+                int u0 = part * units / parts;
+                int u1 = (part + 1) * units / parts;
+                for (int kb0 = 0; kb0 < k; kb0 += KB) {
+                    int kb = Math.min(KB, k - kb0);
+                    for (int q = 0; q < panels; q++) {
+                        packB(b, kb0, kb, jc + q * NR, Math.min(NR, width - q * NR), bp, q * kb * NR);
                     }
-                    if (full < r1 - r0) {
-                        edgeA = scratch(A_EDGE, MR * kc);
-                        for (int i = 0; i < MR; i++) {
-                            if (full + i < r1 - r0) {
-                                System.arraycopy(ad, abase + (full + i) * lda, edgeA, i * kc, kc);
-                            } else {
-                                Arrays.fill(edgeA, i * kc, (i + 1) * kc, 0f);
+                    for (int ub = u0; ub < u1; ub += MC / MR) {
+                        int r0 = ub * MR;
+                        int r1 = Math.min(rows.m, Math.min(u1, ub + MC / MR) * MR);
+                        for (int pc = kb0; pc < kb0 + kb; pc += KC) {
+                            int kc = Math.min(KC, kb0 + kb - pc);
+                            for (int q = 0; q < panels; q++) {
+                                int n0 = jc + q * NR;
+                                rows.timesPanel(r0, r1, pc, kc, bp, q * kb * NR + (pc - kb0) * NR, n0,
+                                        Math.min(NR, n - n0), pc > 0, pc == 0 ? bias : null);
                             }
                         }
                     }
-                    prepared = ib;
                 }
-                int q0 = part * panels / nParts;
-                int q1 = (part + 1) * panels / nParts;
-                if (ROWS_OUTER) {
-                    for (int ir = 0; ir < r1 - r0; ir += MR) {
-                        boolean edgeRows = ir >= full;
-                        for (int q = q0; q < q1; q++) {
-                            int n0 = jc + q * NR;
-                            int nr = Math.min(NR, n - n0);
-                            int bo = q * kc * NR;
-                            int co = cOff + (r0 + ir) * ldc + n0;
-                            if (nr == NR && !edgeRows) {
-                                kernel(ad, abase + ir * lda, lda, bp, bo, kc, c, co, ldc, add, bias, n0);
-                            } else {
-                                tile = tile != null ? tile : scratch(C_EDGE, MR * NR);
-                                if (edgeRows) {
-                                    kernel(edgeA, 0, kc, bp, bo, kc, tile, 0, NR, false, bias, n0);
-                                } else {
-                                    kernel(ad, abase + ir * lda, lda, bp, bo, kc, tile, 0, NR, false, bias, n0);
-                                }
-                                copyTile(tile, Math.min(MR, r1 - r0 - ir), nr, c, co, ldc, add);
-                            }
-                        }
-                    }
-                    continue;
+            }
+        });
+    }
+
+    /**
+     * The A side of a product and its output C: A rows are read in place (row i at {@code a.off + i * a.rs}); the
+     * last m % MR rows also sit zero-padded to a full MR-row tile in {@code edge} (row stride k).
+     */
+    private static final class Rows {
+        final float[] a;
+        final int off;
+        final int lda;
+        final int m;
+        final int full;
+        final float[] edge;
+        final float[] c;
+        final int cOff;
+        final int ldc;
+
+        Rows(Mat am, int m, int k, float[] c, int cOff, int ldc) {
+            this.a = am.data;
+            this.off = am.off;
+            this.lda = am.rs;
+            this.m = m;
+            this.full = m / MR * MR;
+            this.c = c;
+            this.cOff = cOff;
+            this.ldc = ldc;
+            if (full < m) {
+                edge = new float[MR * k];
+                for (int i = full; i < m; i++) {
+                    System.arraycopy(a, off + i * lda, edge, (i - full) * k, k);
                 }
-                for (int q = q0; q < q1; q++) {
-                    int n0 = jc + q * NR;
-                    int nr = Math.min(NR, n - n0);
-                    int bo = q * kc * NR;
-                    int co = cOff + r0 * ldc + n0;
-                    for (int ir = 0; ir < full; ir += MR) {
-                        if (nr == NR) {
-                            kernel(ad, abase + ir * lda, lda, bp, bo, kc, c, co + ir * ldc, ldc, add, bias, n0);
-                        } else {
-                            tile = tile != null ? tile : scratch(C_EDGE, MR * NR);
-                            kernel(ad, abase + ir * lda, lda, bp, bo, kc, tile, 0, NR, false, bias, n0);
-                            copyTile(tile, MR, nr, c, co + ir * ldc, ldc, add);
-                        }
-                    }
-                    if (full < r1 - r0) {
-                        tile = tile != null ? tile : scratch(C_EDGE, MR * NR);
-                        kernel(edgeA, 0, kc, bp, bo, kc, tile, 0, NR, false, bias, n0);
-                        copyTile(tile, r1 - r0 - full, nr, c, co + full * ldc, ldc, add);
+            } else {
+                edge = null;
+            }
+        }
+
+        /**
+         * C[r0..r1, n0..n0+nr] = (add ? C : bias) + A[r0..r1, pc..pc+kc] · panel, for a packed panel at
+         * {@code bp[bo..]}; r0 is a multiple of MR.
+         */
+        void timesPanel(int r0, int r1, int pc, int kc, float[] bp, int bo, int n0, int nr, boolean add,
+                        float[] bias) {
+            int end = Math.min(r1, full);
+            int ir = r0;
+            if (nr == NR) {
+                for (; ir + MR <= end; ir += MR) {
+                    kernel(a, off + ir * lda + pc, lda, bp, bo, kc, c, cOff + ir * ldc + n0, ldc, add, bias, n0);
+                }
+            }
+            for (; ir < r1; ir += MR) {
+                float[] tile = scratch(C_EDGE, MR * NR);
+                if (ir < full) {
+                    kernel(a, off + ir * lda + pc, lda, bp, bo, kc, tile, 0, NR, false, bias, n0);
+                } else {
+                    kernel(edge, pc, edge.length / MR, bp, bo, kc, tile, 0, NR, false, bias, n0);
+                }
+                int rows = Math.min(MR, r1 - ir);
+                int co = cOff + ir * ldc + n0;
+                for (int i = 0; i < rows; i++) {
+                    int row = co + i * ldc;
+                    for (int j = 0; j < nr; j++) {
+                        c[row + j] = add ? c[row + j] + tile[i * NR + j] : tile[i * NR + j];
                     }
                 }
             }
         }
     }
 
-    /** Writes (or adds) the top-left rows × cols of an MR × NR scratch tile into C. */
-    private static void copyTile(float[] tile, int rows, int cols, float[] c, int co, int ldc, boolean add) {
-        for (int i = 0; i < rows; i++) {
-            int row = co + i * ldc;
-            for (int j = 0; j < cols; j++) {
-                c[row + j] = add ? c[row + j] + tile[i * NR + j] : tile[i * NR + j];
-            }
-        }
-    }
-
-    /** Copies rows r0..r0+rows, columns k0..k0+kc of A into {@code dst} row-major (row stride kc). */
-    private static void copyRows(Mat a, int r0, int rows, int k0, int kc, float[] dst) {
+    /** A row-major copy of A [m, k] (for an A whose rows are not contiguous). */
+    private static Mat copyRows(Mat a, int m, int k) {
         float[] d = a.data;
-        for (int i = 0; i < rows; i++) {
-            int src = a.off + (r0 + i) * a.rs + k0 * a.cs;
-            for (int kk = 0; kk < kc; kk++) {
-                dst[i * kc + kk] = d[src + kk * a.cs];
+        float[] out = new float[m * k];
+        for (int i = 0; i < m; i++) {
+            int src = a.off + i * a.rs;
+            for (int kk = 0; kk < k; kk++) {
+                out[i * k + kk] = d[src + kk * a.cs];
             }
         }
+        return Mat.of(out, 0, k, 1);
     }
 
     // ------------------------------------------------------------------ packing B
@@ -668,7 +660,7 @@ final class Gemm {
 
     /**
      * {@code out[m, n] = A[m, k] · B[k, n] + bias} for a handful of rows: each column of B (a weight row) is
-     * converted once and dotted with every row of A. Threads split the columns.
+     * converted once and dotted with the rows of A, four at a time. Threads split the columns.
      */
     private static void gemv(Parallel par, int m, int n, int k, Mat a, Mat b, float[] out, float[] bias) {
         par.range(n, 64, (j0, j1) -> {
@@ -691,8 +683,13 @@ final class Gemm {
                     wo = 0;
                 }
                 float bj = bias == null ? 0f : bias[j];
-                for (int i = 0; i < m; i++) {
-                    out[i * n + j] = dot(a.data, a.off + i * a.rs, wv, wo, k) + bj;
+                for (int i = 0; i < m; i += 4) {
+                    int xo = a.off + i * a.rs;
+                    if (m - i == 1) {
+                        out[i * n + j] = dot(a.data, xo, wv, wo, k) + bj;
+                    } else {
+                        dots(a.data, xo, a.rs, Math.min(4, m - i), wv, wo, k, out, i * n + j, n, bj);
+                    }
                 }
             }
         });
@@ -702,16 +699,65 @@ final class Gemm {
     private static float dot(float[] x, int xo, float[] y, int yo, int len) {
         FloatVector s0 = FloatVector.zero(S);
         FloatVector s1 = FloatVector.zero(S);
+        FloatVector s2 = FloatVector.zero(S);
+        FloatVector s3 = FloatVector.zero(S);
         int i = 0;
-        for (; i + 2 * L <= len; i += 2 * L) {
+        for (; i + 4 * L <= len; i += 4 * L) {
             s0 = FloatVector.fromArray(S, x, xo + i).fma(FloatVector.fromArray(S, y, yo + i), s0);
             s1 = FloatVector.fromArray(S, x, xo + i + L).fma(FloatVector.fromArray(S, y, yo + i + L), s1);
+            s2 = FloatVector.fromArray(S, x, xo + i + 2 * L).fma(FloatVector.fromArray(S, y, yo + i + 2 * L), s2);
+            s3 = FloatVector.fromArray(S, x, xo + i + 3 * L).fma(FloatVector.fromArray(S, y, yo + i + 3 * L), s3);
         }
-        float s = s0.add(s1).reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+        for (; i + L <= len; i += L) {
+            s0 = FloatVector.fromArray(S, x, xo + i).fma(FloatVector.fromArray(S, y, yo + i), s0);
+        }
+        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
         for (; i < len; i++) {
             s += x[xo + i] * y[yo + i];
         }
         return s;
+    }
+
+    /**
+     * {@code out[oo + i * ldo] = x_i · w + bias} for the {@code rows} (2 to 4) rows x_i at {@code x[xo + i * lda ..]}:
+     * one pass over w serves all rows (missing rows repeat row 0 and are not stored).
+     */
+    private static void dots(float[] x, int xo, int lda, int rows, float[] w, int wo, int len, float[] out, int oo,
+                             int ldo, float bias) {
+        int x1 = xo + lda;
+        int x2 = rows > 2 ? xo + 2 * lda : xo;
+        int x3 = rows > 3 ? xo + 3 * lda : xo;
+        FloatVector s0 = FloatVector.zero(S);
+        FloatVector s1 = FloatVector.zero(S);
+        FloatVector s2 = FloatVector.zero(S);
+        FloatVector s3 = FloatVector.zero(S);
+        int i = 0;
+        for (; i + L <= len; i += L) {
+            FloatVector wv = FloatVector.fromArray(S, w, wo + i);
+            s0 = FloatVector.fromArray(S, x, xo + i).fma(wv, s0);
+            s1 = FloatVector.fromArray(S, x, x1 + i).fma(wv, s1);
+            s2 = FloatVector.fromArray(S, x, x2 + i).fma(wv, s2);
+            s3 = FloatVector.fromArray(S, x, x3 + i).fma(wv, s3);
+        }
+        float r0 = s0.reduceLanes(VectorOperators.ADD);
+        float r1 = s1.reduceLanes(VectorOperators.ADD);
+        float r2 = s2.reduceLanes(VectorOperators.ADD);
+        float r3 = s3.reduceLanes(VectorOperators.ADD);
+        for (; i < len; i++) {
+            float wk = w[wo + i];
+            r0 += x[xo + i] * wk;
+            r1 += x[x1 + i] * wk;
+            r2 += x[x2 + i] * wk;
+            r3 += x[x3 + i] * wk;
+        }
+        out[oo] = r0 + bias;
+        out[oo + ldo] = r1 + bias;
+        if (rows > 2) {
+            out[oo + 2 * ldo] = r2 + bias;
+        }
+        if (rows > 3) {
+            out[oo + 3 * ldo] = r3 + bias;
+        }
     }
 
     // ------------------------------------------------------------------ micro-kernels
@@ -797,5 +843,4 @@ final class Gemm {
         put(c, co + ldc, c10, add); put(c, co + ldc + L, c11, add); put(c, co + ldc + 2 * L, c12, add);
         put(c, co + 2 * ldc, c20, add); put(c, co + 2 * ldc + L, c21, add); put(c, co + 2 * ldc + 2 * L, c22, add);
     }
-
 }

@@ -129,29 +129,40 @@ class GemmTest {
         return Math.sqrt(num / den);
     }
 
+    private static void assertSmall(String what, double err) {
+        ERRORS.add(String.format("%s: relative error %.2e", what, err));
+        assertTrue(err < 1e-5, what + ": relative error " + err);
+    }
+
     @Test
     void productsCrossingEveryBlockMatchDoublePrecision() {
-        // N crosses the 3072-column block, K the 384-deep block, M the row blocks and the 6- and 3-row tiles
-        int m = 301;
-        int k = 900;
-        int n = 3109;
-        float[] x = random(1, m * k);
+        // K crosses the 3072-row packing block and the 512-deep kernel block, N the 256-column slabs and the
+        // 32- (24-) column panels, M the 72-row blocks and the 6- (3-) row tiles
+        int k = 3100;
+        int n = 600;
         float[] w = random(2, n * k);
         float[] bias = random(3, n);
-        int[] rows = {0, 1, 5, 6, 143, 144, 150, 299, 300};
-        for (CpuBackend cpu : new CpuBackend[] {ONE, TWO}) {
-            Tensor y = cpu.linear(cpu.fromFloats(x, m, k), cpu.fromFloats(w, n, k), cpu.fromFloats(bias, n));
-            assertArrayEquals(new int[] {m, n}, y.shape());
-            double err = linearError(y.toFloatArray(), x, w, bias, m, k, n, rows);
-            ERRORS.add(String.format("large f32 linear threads=%d: relative error %.2e", cpu.threads(), err));
-            assertTrue(err < 1e-5, "large f32 linear, threads=" + cpu.threads() + ": relative error " + err);
+        for (int m : new int[] {301, 100}) {
+            float[] x = random(1, m * k);
+            int[] rows = {0, 1, 5, 6, 50, 71, 72, 99, m - 2, m - 1};
+            for (CpuBackend cpu : new CpuBackend[] {ONE, TWO}) {
+                String tag = " m=" + m + " threads=" + cpu.threads();
+                Tensor y = cpu.linear(cpu.fromFloats(x, m, k), cpu.fromFloats(w, n, k), cpu.fromFloats(bias, n));
+                assertArrayEquals(new int[] {m, n}, y.shape());
+                assertSmall("large f32 linear" + tag, linearError(y.toFloatArray(), x, w, bias, m, k, n, rows));
 
-            Tensor wb = cpu.to(cpu.fromFloats(w, n, k), DType.BF16);
-            float[] wRounded = wb.toFloatArray();
-            Tensor yb = cpu.linear(cpu.fromFloats(x, m, k), wb, null);
-            double errB = linearError(yb.toFloatArray(), x, wRounded, null, m, k, n, rows);
-            ERRORS.add(String.format("large bf16-weight linear threads=%d: relative error %.2e", cpu.threads(), errB));
-            assertTrue(errB < 1e-5, "large bf16-weight linear, threads=" + cpu.threads() + ": relative error " + errB);
+                Tensor wb = cpu.to(cpu.fromFloats(w, n, k), DType.BF16);
+                Tensor yb = cpu.linear(cpu.fromFloats(x, m, k), wb, null);
+                assertSmall("large bf16-weight linear" + tag,
+                        linearError(yb.toFloatArray(), x, wb.toFloatArray(), null, m, k, n, rows));
+
+                // matmul with a transposed A (copied to rows first) and a row-major B (packed by row copies)
+                Tensor at = cpu.contiguous(cpu.fromFloats(x, m, k).transpose(0, 1)).transpose(0, 1);
+                Tensor bt = cpu.contiguous(cpu.fromFloats(w, n, k).transpose(0, 1));
+                Tensor ym = cpu.matmul(at, bt);
+                assertSmall("large matmul, transposed a" + tag,
+                        linearError(ym.toFloatArray(), x, w, null, m, k, n, rows));
+            }
         }
     }
 
