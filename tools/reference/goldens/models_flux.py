@@ -13,6 +13,10 @@ Writes under golden/flux/:
                  sample, the image and text hidden states after the double-stream stack (double_img, double_txt) and
                  the concatenated [text, image] states after the single-stream stack (single)
     no_guidance  model_no_guidance on the same inputs without guidance
+    bf16_weights model_bf16 (model's weights rounded to bf16) computed by torch in f32 with the weights upcast, as the
+                 engine computes, except for what diffusers does in the model's dtype before the embedders:
+                 timestep.to(bf16) * 1000 and guidance.to(bf16) * 1000 are rounded to bf16 (guidance 3.5 becomes
+                 3504); those rounded values are passed here divided by 1000, the inputs are the unrounded ones
   packing.safetensors  case "latents": FluxPipeline._pack_latents of latents [2, 4, 8, 6] (packed) and
                  _prepare_latent_image_ids(4, 3) (image_ids)
 """
@@ -135,6 +139,18 @@ def generate(out_dir):
     (folder / "bfl").mkdir(parents=True, exist_ok=True)
     sd = {k: v.clone() for k, v in model.state_dict().items()}
     save_file(bfl_state_dict(sd, model.config), str(folder / "bfl" / "flux.safetensors"))
+
+    low = tiny_model(True).to(torch.bfloat16)
+    low.save_pretrained(folder / "model_bf16", safe_serialization=True)
+    guidance = torch.tensor([3.5, 1.25])
+    as_bf16 = lambda v: (v.to(torch.bfloat16) * 1000).float() / 1000  # noqa: E731 (bf16 product, as in diffusers)
+    rounded = run(low.float(), as_bf16(guidance), dict(x, timestep=as_bf16(x["timestep"])))
+    unrounded = run(low.float(), guidance, x)["sample"]
+    effect = ((rounded["sample"] - unrounded).norm() / unrounded.norm()).item()
+    print(f"flux: rounding timestep and guidance to bf16 changes the output by {effect:.3g}")
+    if effect < 1e-3:
+        raise ValueError("the bf16 case must be sensitive to the timestep rounding")
+    golden.case("bf16_weights", {"model": "model_bf16"}, **dict(rounded, timestep=x["timestep"], guidance=guidance))
 
     plain = tiny_model(False)
     plain.save_pretrained(folder / "model_no_guidance", safe_serialization=True)

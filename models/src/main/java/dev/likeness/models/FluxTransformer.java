@@ -1,6 +1,7 @@
 package dev.likeness.models;
 
 import dev.likeness.engine.Backend;
+import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 
@@ -28,7 +29,9 @@ import java.util.List;
  *   <li>{@code AdaLayerNormContinuous} (scale, shift) on the image tokens and {@code proj_out}.</li>
  * </ol>
  * All layer norms are without affine parameters, eps 1e-6; the QK norms are RMS norms, eps 1e-6; there is no
- * attention mask. Activations are computed in f32; weights stay in their stored dtype.
+ * attention mask. Activations are computed in f32; weights stay in their stored dtype. Only the scaled timestep and
+ * guidance are rounded to a bf16/f16 checkpoint's dtype as diffusers does (they set the whole trajectory's conditioning,
+ * so the rounding is a systematic shift, not noise).
  *
  * <p>Every attention's image-token output can be adjusted through an {@link ImageAttentionHook} (InstantCharacter adds
  * its subject attention there). Weights load from a diffusers folder ({@link #load}) or a Black Forest Labs single
@@ -184,6 +187,7 @@ public final class FluxTransformer implements AutoCloseable {
     private final Linear normOutScale;
     private final Linear normOutShift;
     private final Linear projOut;
+    private final DType modelDtype;
 
     FluxTransformer(Config config, Parameters p, Weights weights) {
         this.config = config;
@@ -210,6 +214,8 @@ public final class FluxTransformer implements AutoCloseable {
         this.normOutScale = Linear.rows(p, "norm_out.linear", 0, d, 2 * d, d);
         this.normOutShift = Linear.rows(p, "norm_out.linear", d, d, 2 * d, d);
         this.projOut = Linear.load(p, "proj_out", config.outChannels(), d);
+        DType stored = xEmbedder.weight().dtype();
+        this.modelDtype = stored == DType.BF16 || stored == DType.F16 ? stored : null;
     }
 
     /**
@@ -327,9 +333,13 @@ public final class FluxTransformer implements AutoCloseable {
         return backend.add(temb, mlp(textEmbedder, pooled));
     }
 
-    /** {@code Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)} of 1000 v, then the embedding MLP. */
+    /**
+     * {@code Timesteps(256, flip_sin_to_cos=True, downscale_freq_shift=0)} of 1000 v, then the embedding MLP. diffusers
+     * computes {@code v.to(dtype) * 1000} in the model's dtype, so for a bf16 (f16) checkpoint v and the product are
+     * rounded to bf16 (f16): guidance 3.5 reaches the sinusoids as 3504.
+     */
     private Tensor embedScalar(Mlp embedder, Tensor v) {
-        Tensor scaled = backend.affine(v, 1000f, 0f);
+        Tensor scaled = inModelDtype(backend.affine(inModelDtype(v), 1000f, 0f));
         return mlp(embedder, backend.timestepEmbedding(scaled, TIMESTEP_CHANNELS, true, 0f, 1f, 10000));
     }
 
@@ -429,6 +439,11 @@ public final class FluxTransformer implements AutoCloseable {
     /** {@code FeedForward(activation_fn="gelu-approximate")}: Linear, gelu-tanh, Linear. */
     private Tensor feedForward(Tensor x, Linear first, Linear second) {
         return linear(backend.gelu(linear(x, first), true), second);
+    }
+
+    /** {@code t} rounded to the checkpoint's dtype when that is bf16 or f16 (as f32 values), else {@code t}. */
+    private Tensor inModelDtype(Tensor t) {
+        return modelDtype == null ? t : backend.to(backend.to(t, modelDtype), DType.F32);
     }
 
     private Tensor mlp(Mlp m, Tensor x) {

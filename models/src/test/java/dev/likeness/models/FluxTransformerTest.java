@@ -31,8 +31,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * {@link FluxTransformer} against diffusers 0.33.1 {@code FluxTransformer2DModel} on tiny random models
  * ({@code tools/reference/goldens/models_flux.py}): the output and the states after the double- and single-stream
- * stacks at 1e-4 relative error, from the sharded diffusers folder, a model without guidance embedder, and the same
- * weights in the BFL single-file layout; latent packing and image ids as FluxPipeline builds them; the attention hook.
+ * stacks at 1e-4 relative error, from the sharded diffusers folder, a model without guidance embedder, bf16 weights
+ * (with diffusers' bf16 rounding of 1000 t and 1000 g), and the same weights in the BFL single-file layout; latent packing and image ids as FluxPipeline builds them; the attention hook.
  */
 class FluxTransformerTest {
     private static final CpuBackend BACKEND = new CpuBackend(1);
