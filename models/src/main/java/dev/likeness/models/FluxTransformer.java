@@ -189,7 +189,7 @@ public final class FluxTransformer implements AutoCloseable {
     private final Linear projOut;
     private final DType modelDtype;
 
-    FluxTransformer(Config config, Parameters p, Weights weights) {
+    private FluxTransformer(Config config, Parameters p, Weights weights) {
         this.config = config;
         this.weights = weights;
         this.backend = weights.backend();
@@ -481,15 +481,15 @@ public final class FluxTransformer implements AutoCloseable {
 
     /** {@code FluxPipeline._unpack_latents}, the inverse of {@link #packLatents}: [B, (H/2)(W/2), 4C] → [B, C, H, W]. */
     public static Tensor unpackLatents(Tensor packed, int height, int width) {
-        int b = packed.size(0);
-        int c = packed.size(2) / 4;
         int h = height / 2;
         int w = width / 2;
         if (packed.dim() != 3 || height % 2 != 0 || width % 2 != 0 || packed.size(1) != h * w
-                || packed.size(2) != 4 * c) {
-            throw new IllegalArgumentException("unpackLatents: expected [B, " + h * w + ", 4C] for a " + height + "x"
-                    + width + " latent, got " + Arrays.toString(packed.shape()));
+                || packed.size(2) % 4 != 0) {
+            throw new IllegalArgumentException("unpackLatents: expected [B, " + h * w + ", 4C] for an even " + height
+                    + "x" + width + " latent, got " + Arrays.toString(packed.shape()));
         }
+        int b = packed.size(0);
+        int c = packed.size(2) / 4;
         return packed.view(b, h, w, c, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(b, c, height, width);
     }
 

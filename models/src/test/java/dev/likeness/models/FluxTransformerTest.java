@@ -126,6 +126,9 @@ class FluxTransformerTest {
         Tensor unpacked = FluxTransformer.unpackLatents(expected, 8, 6);
         assertArrayEquals(latents.shape(), unpacked.shape());
         assertArrayEquals(BACKEND.toFloatArray(latents), BACKEND.toFloatArray(unpacked));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> FluxTransformer.unpackLatents(expected, 8, 8));
+        assertTrue(e.getMessage().contains("[B, 16, 4C]"), e.getMessage());
         Tensor ids = packing.tensor("latents/image_ids", BACKEND);
         Tensor mine = FluxTransformer.imageIds(BACKEND, 4, 3);
         assertArrayEquals(ids.shape(), mine.shape());
