@@ -7,6 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
 import java.util.concurrent.ForkJoinTask;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Matrix products on the CPU: torch {@code F.linear} and {@code torch.matmul}, computed in f32 by a cache-blocked
@@ -320,9 +321,12 @@ final class Gemm {
         int slabs = ceilDiv(n, nb);
         int parts = threads > 1 && slabs < 2 * threads ? Math.min(units, ceilDiv(2 * threads, slabs)) : 1;
         int kbMax = Math.min(KB, k);
-        par.range(slabs * parts, 1, (t0, t1) -> {
+        int tasks = slabs * parts;
+        AtomicInteger next = new AtomicInteger();
+        // one loop per thread taking tasks in order: a thread slowed down by the machine simply takes fewer
+        par.range(Math.min(threads, tasks), 1, (w0, w1) -> {
             float[] bp = scratch(B_PACKED, kbMax * nb);
-            for (int t = t0; t < t1; t++) {
+            for (int t = next.getAndIncrement(); t < tasks; t = next.getAndIncrement()) {
                 int jc = t / parts * nb;
                 int part = t % parts;
                 int width = Math.min(nb, n - jc);
