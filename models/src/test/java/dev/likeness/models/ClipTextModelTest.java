@@ -18,9 +18,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import static dev.likeness.models.TextEncoderGoldens.relativeError;
-import static dev.likeness.models.TextEncoderGoldens.resource;
-import static dev.likeness.models.TextEncoderGoldens.withConfig;
+import static dev.likeness.models.ModelGoldens.relativeError;
+import static dev.likeness.models.ModelGoldens.resource;
+import static dev.likeness.models.ModelGoldens.withConfigJson;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -46,15 +46,15 @@ class ClipTextModelTest {
     List<DynamicTest> matchesTransformers() {
         SafetensorsFile golden = SafetensorsFile.open(resource("clip_text", "outputs.safetensors"));
         List<DynamicTest> tests = new ArrayList<>();
-        for (Map.Entry<String, JsonNode> c : TextEncoderGoldens.cases(golden)) {
+        for (Map.Entry<String, JsonNode> c : ModelGoldens.cases(golden)) {
             String name = c.getKey();
             JsonNode params = c.getValue();
             tests.add(DynamicTest.dynamicTest(name, () -> {
                 Path folder = resource("clip_text", params.get("model").asText());
                 int eos = params.get("eos_token_id").asInt();
                 Path dir = Files.createDirectory(tmp.resolve(name));
-                folder = withConfig(folder, dir, config -> config.put("eos_token_id", eos));
-                double tol = TextEncoderGoldens.tolerance(params);
+                folder = withConfigJson(folder, dir, config -> config.put("eos_token_id", eos));
+                double tol = ModelGoldens.tolerance(params);
                 try (ClipTextModel model = ClipTextModel.load(folder, BACKEND)) {
                     assertEquals(eos, model.config().eosTokenId());
                     ClipTextModel.Output out = model.forward(golden.tensor(name + "/ids", BACKEND));
@@ -88,7 +88,7 @@ class ClipTextModelTest {
 
     @Test
     void missingLayerNamesTheTensor() {
-        Path dir = withConfig(resource("clip_text", "model"), tmp, c -> c.put("num_hidden_layers", 3));
+        Path dir = withConfigJson(resource("clip_text", "model"), tmp, c -> c.put("num_hidden_layers", 3));
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> ClipTextModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("model.safetensors")
                 && e.getMessage().contains("text_model.encoder.layers.2.layer_norm1.weight")
@@ -97,7 +97,7 @@ class ClipTextModelTest {
 
     @Test
     void wrongShapeNamesTensorAndExpectedShape() {
-        Path dir = withConfig(resource("clip_text", "model"), tmp, c -> c.put("intermediate_size", 100));
+        Path dir = withConfigJson(resource("clip_text", "model"), tmp, c -> c.put("intermediate_size", 100));
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> ClipTextModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("model.safetensors")
                 && e.getMessage().contains("text_model.encoder.layers.0.mlp.fc1.weight")
@@ -106,7 +106,7 @@ class ClipTextModelTest {
 
     @Test
     void unsupportedActivationNamesTheField() {
-        Path dir = withConfig(resource("clip_text", "model"), tmp, c -> c.put("hidden_act", "relu"));
+        Path dir = withConfigJson(resource("clip_text", "model"), tmp, c -> c.put("hidden_act", "relu"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ClipTextModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("hidden_act"), e.getMessage());

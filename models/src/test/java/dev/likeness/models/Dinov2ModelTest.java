@@ -33,7 +33,7 @@ class Dinov2ModelTest {
 
     @BeforeAll
     static void open() {
-        outputs = SafetensorsFile.open(VisionGolden.resource("dinov2", "outputs.safetensors"));
+        outputs = SafetensorsFile.open(ModelGoldens.resource("dinov2", "outputs.safetensors"));
     }
 
     @AfterAll
@@ -43,7 +43,7 @@ class Dinov2ModelTest {
     }
 
     private static Path model(String name) {
-        return VisionGolden.resource("dinov2", name);
+        return ModelGoldens.resource("dinov2", name);
     }
 
     private static Tensor golden(String caseName, String role) {
@@ -51,23 +51,23 @@ class Dinov2ModelTest {
     }
 
     private static void check(Dinov2Model model, String caseName, JsonNode params) {
-        double tol = VisionGolden.tolerance(params);
+        double tol = ModelGoldens.tolerance(params);
         Dinov2Model.Output out = model.forward(golden(caseName, "pixel_values"));
-        VisionGolden.assertClose(golden(caseName, "last_hidden_state"), out.lastHiddenState(), tol,
+        ModelGoldens.assertClose(golden(caseName, "last_hidden_state"), out.lastHiddenState(), tol,
                 caseName + " last_hidden_state");
-        VisionGolden.assertClose(golden(caseName, "pooler_output"), out.poolerOutput(), tol,
+        ModelGoldens.assertClose(golden(caseName, "pooler_output"), out.poolerOutput(), tol,
                 caseName + " pooler_output");
         int count = params.get("hidden_states").asInt();
         assertEquals(count, out.hiddenStates().size(), caseName + ": number of hidden states");
         for (int i = 0; i < count; i++) {
-            VisionGolden.assertClose(golden(caseName, "hidden_states." + i), out.hiddenStates().get(i), tol,
+            ModelGoldens.assertClose(golden(caseName, "hidden_states." + i), out.hiddenStates().get(i), tol,
                     caseName + " hidden_states." + i);
         }
     }
 
     @TestFactory
     List<DynamicTest> matchesTransformers() {
-        return VisionGolden.cases(outputs).stream().map(c -> DynamicTest.dynamicTest(c.getKey(), () -> {
+        return ModelGoldens.cases(outputs).stream().map(c -> DynamicTest.dynamicTest(c.getKey(), () -> {
             try (Dinov2Model model = Dinov2Model.load(model(c.getValue().get("model").asText()), BACKEND)) {
                 check(model, c.getKey(), c.getValue());
             }
@@ -87,7 +87,7 @@ class Dinov2ModelTest {
     @Test
     void missingTensorNamesFileTensorAndShape(@TempDir Path tmp) throws IOException {
         String name = "encoder.layer.2.layer_scale2.lambda1";
-        Path dir = VisionGolden.without(model("swiglu"), tmp.resolve("m"), name, BACKEND);
+        Path dir = ModelGoldens.without(model("swiglu"), tmp.resolve("m"), name, BACKEND);
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> Dinov2Model.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("model.safetensors") && e.getMessage().contains(name)
                 && e.getMessage().contains("[48]"), e.getMessage());
@@ -96,12 +96,12 @@ class Dinov2ModelTest {
     @Test
     void wrongShapeNamesTensorAndExpectation(@TempDir Path tmp) throws IOException {
         // the MLP checkpoint read as a SwiGLU model: fc1 is not there, weights_in is expected
-        Path swapped = VisionGolden.withConfig(model("mlp"), tmp.resolve("swapped"),
+        Path swapped = ModelGoldens.withConfig(model("mlp"), tmp.resolve("swapped"),
                 json -> json.replace("\"use_swiglu_ffn\": false", "\"use_swiglu_ffn\": true"));
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> Dinov2Model.load(swapped, BACKEND));
         assertTrue(e.getMessage().contains("encoder.layer.0.mlp.weights_in.weight"), e.getMessage());
         // a different trained size: the position table has 1 + 4 rows, 1 + 9 expected
-        Path size = VisionGolden.withConfig(model("mlp"), tmp.resolve("size"),
+        Path size = ModelGoldens.withConfig(model("mlp"), tmp.resolve("size"),
                 json -> json.replace("\"image_size\": 28", "\"image_size\": 42"));
         e = assertThrows(SafetensorsException.class, () -> Dinov2Model.load(size, BACKEND));
         assertTrue(e.getMessage().contains("model.safetensors")
@@ -112,11 +112,11 @@ class Dinov2ModelTest {
 
     @Test
     void unreadableConfigNamesTheFile(@TempDir Path tmp) throws IOException {
-        Path dir = VisionGolden.withConfig(model("mlp"), tmp.resolve("m"), json -> "[1, 2]");
+        Path dir = ModelGoldens.withConfig(model("mlp"), tmp.resolve("m"), json -> "[1, 2]");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> Dinov2Model.load(dir, BACKEND));
         assertTrue(e.getMessage().contains(dir.resolve("config.json").toString()), e.getMessage());
-        Path field = VisionGolden.withConfig(model("mlp"), tmp.resolve("f"),
+        Path field = ModelGoldens.withConfig(model("mlp"), tmp.resolve("f"),
                 json -> json.replace("\"hidden_size\": 32", "\"hidden_size\": \"32\""));
         e = assertThrows(IllegalArgumentException.class, () -> Dinov2Model.load(field, BACKEND));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("hidden_size"), e.getMessage());

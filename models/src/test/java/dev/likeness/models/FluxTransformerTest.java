@@ -21,8 +21,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
-import static dev.likeness.models.TextEncoderGoldens.relativeError;
-import static dev.likeness.models.TextEncoderGoldens.resource;
+import static dev.likeness.models.ModelGoldens.relativeError;
+import static dev.likeness.models.ModelGoldens.resource;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -77,7 +77,7 @@ class FluxTransformerTest {
     @TestFactory
     List<DynamicTest> matchesDiffusers() {
         List<DynamicTest> tests = new ArrayList<>();
-        for (Map.Entry<String, JsonNode> c : TextEncoderGoldens.cases(GOLDEN)) {
+        for (Map.Entry<String, JsonNode> c : ModelGoldens.cases(GOLDEN)) {
             String folder = c.getValue().get("model").asText();
             tests.add(DynamicTest.dynamicTest(c.getKey(), () -> assertMatches(c.getKey(),
                     () -> FluxTransformer.load(resource("flux", folder), BACKEND), c.getKey())));

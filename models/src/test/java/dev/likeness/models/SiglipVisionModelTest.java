@@ -35,7 +35,7 @@ class SiglipVisionModelTest {
 
     @BeforeAll
     static void open() {
-        outputs = SafetensorsFile.open(VisionGolden.resource("siglip", "outputs.safetensors"));
+        outputs = SafetensorsFile.open(ModelGoldens.resource("siglip", "outputs.safetensors"));
     }
 
     @AfterAll
@@ -45,7 +45,7 @@ class SiglipVisionModelTest {
     }
 
     private static Path model(String name) {
-        return VisionGolden.resource("siglip", name);
+        return ModelGoldens.resource("siglip", name);
     }
 
     /** The f32 tiny model. */
@@ -59,26 +59,26 @@ class SiglipVisionModelTest {
 
     /** Runs case {@code caseName} on {@code model} and checks every output against the golden. */
     private static void check(SiglipVisionModel model, String caseName, JsonNode params) {
-        double tol = VisionGolden.tolerance(params);
+        double tol = ModelGoldens.tolerance(params);
         SiglipVisionModel.Output out = model.forward(golden(caseName, "pixel_values"),
                 params.get("interpolate_pos_encoding").asBoolean());
-        VisionGolden.assertClose(golden(caseName, "last_hidden_state"), out.lastHiddenState(), tol,
+        ModelGoldens.assertClose(golden(caseName, "last_hidden_state"), out.lastHiddenState(), tol,
                 caseName + " last_hidden_state");
         if (outputs.contains(caseName + "/pooler_output")) { // f32 cases only, see models_siglip.py
-            VisionGolden.assertClose(golden(caseName, "pooler_output"), out.poolerOutput(), tol,
+            ModelGoldens.assertClose(golden(caseName, "pooler_output"), out.poolerOutput(), tol,
                     caseName + " pooler_output");
         }
         int count = params.get("hidden_states").asInt();
         assertEquals(count, out.hiddenStates().size(), caseName + ": number of hidden states");
         for (int i = 0; i < count; i++) {
-            VisionGolden.assertClose(golden(caseName, "hidden_states." + i), out.hiddenStates().get(i), tol,
+            ModelGoldens.assertClose(golden(caseName, "hidden_states." + i), out.hiddenStates().get(i), tol,
                     caseName + " hidden_states." + i);
         }
     }
 
     @TestFactory
     List<DynamicTest> matchesTransformers() {
-        return VisionGolden.cases(outputs).stream().map(c -> DynamicTest.dynamicTest(c.getKey(), () -> {
+        return ModelGoldens.cases(outputs).stream().map(c -> DynamicTest.dynamicTest(c.getKey(), () -> {
             try (SiglipVisionModel model = SiglipVisionModel.load(model(c.getValue().get("model").asText()), BACKEND)) {
                 check(model, c.getKey(), c.getValue());
             }
@@ -87,11 +87,11 @@ class SiglipVisionModelTest {
 
     @Test
     void readsTheVisionSectionOfAFullSiglipConfig(@TempDir Path tmp) throws IOException {
-        Path dir = VisionGolden.withConfig(model(), tmp.resolve("full"),
+        Path dir = ModelGoldens.withConfig(model(), tmp.resolve("full"),
                 json -> "{\"model_type\": \"siglip\", \"text_config\": {}, \"vision_config\": " + json + "}");
         try (SiglipVisionModel model = SiglipVisionModel.load(dir, BACKEND)) {
             assertEquals(32, model.config().hiddenSize());
-            check(model, "default", VisionGolden.cases(outputs).getFirst().getValue());
+            check(model, "default", ModelGoldens.cases(outputs).getFirst().getValue());
         }
     }
 
@@ -116,21 +116,21 @@ class SiglipVisionModelTest {
 
     @Test
     void withoutTheHeadThereIsNoPoolerOutput(@TempDir Path tmp) throws IOException {
-        Path dir = VisionGolden.without(model(), tmp.resolve("headless"), "vision_model.head.probe", BACKEND);
-        Path config = VisionGolden.withConfig(dir, tmp.resolve("no_head"),
+        Path dir = ModelGoldens.without(model(), tmp.resolve("headless"), "vision_model.head.probe", BACKEND);
+        Path config = ModelGoldens.withConfig(dir, tmp.resolve("no_head"),
                 json -> json.replaceFirst("\\{", "{\"vision_use_head\": false,"));
         try (SiglipVisionModel model = SiglipVisionModel.load(config, BACKEND)) {
             SiglipVisionModel.Output out = model.forward(golden("default", "pixel_values"), false);
             assertNull(out.poolerOutput());
-            VisionGolden.assertClose(golden("default", "last_hidden_state"), out.lastHiddenState(),
-                    VisionGolden.F32_TOLERANCE, "last_hidden_state without head");
+            ModelGoldens.assertClose(golden("default", "last_hidden_state"), out.lastHiddenState(),
+                    ModelGoldens.F32_TOLERANCE, "last_hidden_state without head");
         }
     }
 
     @Test
     void missingTensorNamesFileTensorAndShape(@TempDir Path tmp) throws IOException {
         String name = "vision_model.encoder.layers.1.mlp.fc2.weight";
-        Path dir = VisionGolden.without(model(), tmp.resolve("m"), name, BACKEND);
+        Path dir = ModelGoldens.without(model(), tmp.resolve("m"), name, BACKEND);
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> SiglipVisionModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("model.safetensors") && e.getMessage().contains(name)
                 && e.getMessage().contains("[32, 48]"), e.getMessage());
@@ -138,7 +138,7 @@ class SiglipVisionModelTest {
 
     @Test
     void wrongShapeNamesTensorAndExpectation(@TempDir Path tmp) throws IOException {
-        Path dir = VisionGolden.withConfig(model(), tmp.resolve("m"),
+        Path dir = ModelGoldens.withConfig(model(), tmp.resolve("m"),
                 json -> json.replace("\"intermediate_size\": 48", "\"intermediate_size\": 64"));
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> SiglipVisionModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("model.safetensors")
@@ -148,7 +148,7 @@ class SiglipVisionModelTest {
 
     @Test
     void unreadableConfigNamesTheFile(@TempDir Path tmp) throws IOException {
-        Path dir = VisionGolden.withConfig(model(), tmp.resolve("m"), json -> json.substring(0, json.length() / 2));
+        Path dir = ModelGoldens.withConfig(model(), tmp.resolve("m"), json -> json.substring(0, json.length() / 2));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> SiglipVisionModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains(dir.resolve("config.json").toString()), e.getMessage());
@@ -156,13 +156,13 @@ class SiglipVisionModelTest {
 
     @Test
     void badConfigFieldsAreNamed(@TempDir Path tmp) throws IOException {
-        Path heads = VisionGolden.withConfig(model(), tmp.resolve("heads"),
+        Path heads = ModelGoldens.withConfig(model(), tmp.resolve("heads"),
                 json -> json.replace("\"num_attention_heads\": 4", "\"num_attention_heads\": 5"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> SiglipVisionModel.load(heads, BACKEND));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("num_attention_heads"),
                 e.getMessage());
-        Path act = VisionGolden.withConfig(model(), tmp.resolve("act"),
+        Path act = ModelGoldens.withConfig(model(), tmp.resolve("act"),
                 json -> json.replace("\"gelu_pytorch_tanh\"", "\"relu6\""));
         e = assertThrows(IllegalArgumentException.class, () -> SiglipVisionModel.load(act, BACKEND));
         assertTrue(e.getMessage().contains("hidden_act") && e.getMessage().contains("relu6"), e.getMessage());

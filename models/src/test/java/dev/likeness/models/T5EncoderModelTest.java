@@ -18,9 +18,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-import static dev.likeness.models.TextEncoderGoldens.relativeError;
-import static dev.likeness.models.TextEncoderGoldens.resource;
-import static dev.likeness.models.TextEncoderGoldens.withConfig;
+import static dev.likeness.models.ModelGoldens.relativeError;
+import static dev.likeness.models.ModelGoldens.resource;
+import static dev.likeness.models.ModelGoldens.withConfigJson;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -46,7 +46,7 @@ class T5EncoderModelTest {
     List<DynamicTest> matchesTransformers() {
         SafetensorsFile golden = SafetensorsFile.open(resource("t5", "outputs.safetensors"));
         List<DynamicTest> tests = new ArrayList<>();
-        for (Map.Entry<String, JsonNode> c : TextEncoderGoldens.cases(golden)) {
+        for (Map.Entry<String, JsonNode> c : ModelGoldens.cases(golden)) {
             String name = c.getKey();
             JsonNode params = c.getValue();
             tests.add(DynamicTest.dynamicTest(name, () -> {
@@ -58,7 +58,7 @@ class T5EncoderModelTest {
                     Tensor expected = golden.tensor(name + "/last_hidden_state", BACKEND);
                     assertArrayEquals(expected.shape(), out.shape(), name + " shape");
                     double err = relativeError(BACKEND.toFloatArray(out), BACKEND.toFloatArray(expected));
-                    double tol = TextEncoderGoldens.tolerance(params);
+                    double tol = ModelGoldens.tolerance(params);
                     System.out.printf("t5 %s/last_hidden_state relative error %.3g%n", name, err);
                     assertTrue(err <= tol, name + ": relative error " + err + " > " + tol);
                 }
@@ -79,7 +79,7 @@ class T5EncoderModelTest {
     List<DynamicTest> bucketsMatchTorch() {
         SafetensorsFile golden = SafetensorsFile.open(resource("t5", "buckets.safetensors"));
         List<DynamicTest> tests = new ArrayList<>();
-        for (Map.Entry<String, JsonNode> c : TextEncoderGoldens.cases(golden)) {
+        for (Map.Entry<String, JsonNode> c : ModelGoldens.cases(golden)) {
             JsonNode p = c.getValue();
             tests.add(DynamicTest.dynamicTest(c.getKey(), () -> {
                 int[] expected = BACKEND.toIntArray(golden.tensor(c.getKey() + "/buckets", BACKEND));
@@ -96,7 +96,7 @@ class T5EncoderModelTest {
 
     @Test
     void missingBlockNamesTheTensor() {
-        Path dir = withConfig(resource("t5", "model"), tmp, c -> c.put("num_layers", 3));
+        Path dir = withConfigJson(resource("t5", "model"), tmp, c -> c.put("num_layers", 3));
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> T5EncoderModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("model.safetensors")
                 && e.getMessage().contains("encoder.block.2.layer.0.layer_norm.weight")
@@ -105,7 +105,7 @@ class T5EncoderModelTest {
 
     @Test
     void wrongShapeNamesTensorAndExpectedShape() {
-        Path dir = withConfig(resource("t5", "model"), tmp, c -> c.put("d_ff", 100));
+        Path dir = withConfigJson(resource("t5", "model"), tmp, c -> c.put("d_ff", 100));
         SafetensorsException e = assertThrows(SafetensorsException.class, () -> T5EncoderModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("model.safetensors")
                 && e.getMessage().contains("encoder.block.0.layer.1.DenseReluDense.wi_0.weight")
@@ -114,7 +114,7 @@ class T5EncoderModelTest {
 
     @Test
     void unsupportedFeedForwardNamesTheField() {
-        Path dir = withConfig(resource("t5", "model"), tmp, c -> c.put("feed_forward_proj", "relu"));
+        Path dir = withConfigJson(resource("t5", "model"), tmp, c -> c.put("feed_forward_proj", "relu"));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> T5EncoderModel.load(dir, BACKEND));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("feed_forward_proj"),

@@ -2,6 +2,7 @@ package dev.likeness.models;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.engine.safetensors.SafetensorsFile;
@@ -17,6 +18,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -24,23 +26,23 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * The image-encoder goldens of {@code tools/reference/goldens/models_siglip.py} and {@code models_dinov2.py}: tiny
- * model folders and an {@code outputs.safetensors} whose tensors are named {@code <case>/<role>} and whose metadata
- * key {@code cases} maps each case to its parameters. Also builds broken copies of a model folder for error tests.
+ * The model goldens written by {@code tools/reference/goldens/models_*.py}: tiny model folders and a golden file whose
+ * tensors are named {@code <case>/<role>} and whose metadata key {@code cases} maps each case to its parameters
+ * (the format of the engine's op goldens). Also builds broken copies of a model folder for the error tests.
  */
-final class VisionGolden {
+final class ModelGoldens {
     /** Tolerance of an f32 case: relative L2 error ‖out − ref‖ / ‖ref‖. */
     static final double F32_TOLERANCE = 1e-4;
     /** Tolerance of a bf16 case (torch rounds every op to bf16, the Java side computes in f32). */
     static final double BF16_TOLERANCE = 1e-2;
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private VisionGolden() {
+    private ModelGoldens() {
     }
 
     /** {@code golden/<set>/<name>} from the test resources. */
     static Path resource(String set, String name) {
-        URL url = VisionGolden.class.getResource("/golden/" + set + "/" + name);
+        URL url = ModelGoldens.class.getResource("/golden/" + set + "/" + name);
         if (url == null) {
             fail("golden/" + set + "/" + name + " is missing: run tools/reference/run.sh " + set);
         }
@@ -78,19 +80,25 @@ final class VisionGolden {
         };
     }
 
+    /** ||actual - expected|| / ||expected||, in double. */
+    static double relativeError(float[] actual, float[] expected) {
+        if (actual.length != expected.length) {
+            fail("length " + actual.length + " != expected " + expected.length);
+        }
+        double num = 0;
+        double den = 0;
+        for (int i = 0; i < actual.length; i++) {
+            double d = (double) actual[i] - expected[i];
+            num += d * d;
+            den += (double) expected[i] * expected[i];
+        }
+        return Math.sqrt(num / den);
+    }
+
     /** Asserts {@code actual} has the reference's shape and is within relative L2 error {@code tolerance} of it. */
     static double assertClose(Tensor expected, Tensor actual, double tolerance, String what) {
         assertArrayEquals(expected.shape(), actual.shape(), what + ": shape");
-        float[] e = expected.toFloatArray();
-        float[] a = actual.toFloatArray();
-        double num = 0;
-        double den = 0;
-        for (int i = 0; i < e.length; i++) {
-            double diff = (double) a[i] - e[i];
-            num += diff * diff;
-            den += (double) e[i] * e[i];
-        }
-        double err = Math.sqrt(num / den);
+        double err = relativeError(actual.toFloatArray(), expected.toFloatArray());
         assertTrue(err <= tolerance, what + ": relative L2 error " + err + " > " + tolerance);
         return err;
     }
@@ -101,6 +109,23 @@ final class VisionGolden {
         Files.copy(source.resolve("model.safetensors"), target.resolve("model.safetensors"));
         Files.writeString(target.resolve("config.json"), edit.apply(Files.readString(source.resolve("config.json"))));
         return target;
+    }
+
+    /** A copy of model folder {@code source} in {@code target} with its config.json object changed by {@code edit}. */
+    static Path withConfigJson(Path source, Path target, Consumer<ObjectNode> edit) {
+        try {
+            return withConfig(source, target, text -> {
+                try {
+                    ObjectNode config = (ObjectNode) JSON.readTree(text);
+                    edit.accept(config);
+                    return JSON.writeValueAsString(config);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     /** A copy of model folder {@code source} in {@code target} whose checkpoint lacks tensor {@code drop}. */
