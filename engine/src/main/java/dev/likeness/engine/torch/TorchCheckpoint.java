@@ -1,6 +1,7 @@
 package dev.likeness.engine.torch;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.MappedFile;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.engine.cpu.CpuStorage;
@@ -8,15 +9,11 @@ import dev.likeness.engine.torch.RestrictedUnpickler.StorageRef;
 import dev.likeness.engine.torch.RestrictedUnpickler.TensorRef;
 import dev.likeness.engine.torch.RestrictedUnpickler.Tuple;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -63,23 +60,7 @@ public final class TorchCheckpoint implements AutoCloseable {
 
     /** Maps {@code path} and reads its pickle; no tensor data is touched until asked for. */
     public static TorchCheckpoint open(Path path) {
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment file;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                file = ch.map(FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
-            }
-            return read(path, arena, file);
-        } catch (NoSuchFileException e) {
-            arena.close();
-            throw new TorchCheckpointException(path + ": no such file", e);
-        } catch (IOException e) {
-            arena.close();
-            throw new TorchCheckpointException(path + ": cannot read: " + e, e);
-        } catch (RuntimeException e) {
-            arena.close();
-            throw e;
-        }
+        return MappedFile.open(path, (arena, file) -> read(path, arena, file), TorchCheckpointException::new);
     }
 
     private static TorchCheckpoint read(Path path, Arena arena, MemorySegment file) {
