@@ -95,6 +95,25 @@ public final class EngineBench {
         return best;
     }
 
+    /**
+     * Runs smaller versions of every kind of case a few times, so that the JIT has compiled the kernels (on a
+     * 2-core machine its compiler threads would otherwise compete with the first timed runs).
+     */
+    private static void warmUp(CpuBackend cpu) {
+        List<Case> small = List.of(linear(256, 1024, 1024, DType.F32), linear(256, 1024, 1024, DType.BF16),
+                attention(256, 4, 64));
+        for (Case c : small) {
+            try {
+                Runnable run = c.op().prepare(cpu);
+                for (int i = 0; i < 20; i++) {
+                    run.run();
+                }
+            } catch (UnsupportedOperationException e) {
+                // reported by the timed case
+            }
+        }
+    }
+
     public static void main(String[] args) throws IOException {
         int[] threads = {1, 2};
         boolean quick = false;
@@ -115,6 +134,7 @@ public final class EngineBench {
         PrintStream o = System.out;
         for (int t : threads) {
             try (CpuBackend cpu = new CpuBackend(t)) {
+                warmUp(cpu);
                 for (Case c : cases(quick)) {
                     String line;
                     try {
