@@ -152,7 +152,7 @@ public final class ClipTextModel implements AutoCloseable {
         List<Tensor> states = new ArrayList<>();
         states.add(hidden);
         for (Layer layer : layers) {
-            hidden = layer(layer, hidden, causal, batch, length);
+            hidden = layer(layer, hidden, causal);
             states.add(hidden);
         }
         Tensor last = backend.layerNorm(hidden, finalNormWeight, finalNormBias, config.layerNormEps());
@@ -164,9 +164,9 @@ public final class ClipTextModel implements AutoCloseable {
         return new Output(last, backend.cat(0, rows), List.copyOf(states));
     }
 
-    private Tensor layer(Layer l, Tensor x, Tensor causal, int batch, int length) {
+    private Tensor layer(Layer l, Tensor x, Tensor causal) {
         Tensor normed = backend.layerNorm(x, l.norm1Weight(), l.norm1Bias(), config.layerNormEps());
-        x = backend.add(x, attention(l, normed, causal, batch, length));
+        x = backend.add(x, attention(l, normed, causal));
         normed = backend.layerNorm(x, l.norm2Weight(), l.norm2Bias(), config.layerNormEps());
         Tensor inner = backend.linear(normed, l.fc1Weight(), l.fc1Bias());
         inner = config.hiddenAct().equals("quick_gelu") ? backend.quickGelu(inner) : backend.gelu(inner, false);
@@ -174,22 +174,17 @@ public final class ClipTextModel implements AutoCloseable {
     }
 
     /** {@code CLIPAttention}: multi-head attention scaled by 1/sqrt(head_dim), here under the causal mask. */
-    private Tensor attention(Layer l, Tensor x, Tensor causal, int batch, int length) {
+    private Tensor attention(Layer l, Tensor x, Tensor causal) {
         int heads = config.numAttentionHeads();
         int d = config.headDim();
-        Tensor q = heads(backend.linear(x, l.qWeight(), l.qBias()), batch, length, heads, d);
-        Tensor k = heads(backend.linear(x, l.kWeight(), l.kBias()), batch, length, heads, d);
-        Tensor v = heads(backend.linear(x, l.vWeight(), l.vBias()), batch, length, heads, d);
+        Tensor q = Heads.split(backend.linear(x, l.qWeight(), l.qBias()), heads);
+        Tensor k = Heads.split(backend.linear(x, l.kWeight(), l.kBias()), heads);
+        Tensor v = Heads.split(backend.linear(x, l.vWeight(), l.vBias()), heads);
         Tensor o = backend.attention(q, k, v, causal, (float) (1.0 / Math.sqrt(d)));
-        o = o.transpose(1, 2).reshape(batch, length, heads * d);
-        return backend.linear(o, l.outWeight(), l.outBias());
+        return backend.linear(Heads.merge(o), l.outWeight(), l.outBias());
     }
 
     /** [B, L, H·D] → [B, H, L, D]. */
-    private static Tensor heads(Tensor x, int batch, int length, int heads, int d) {
-        return x.view(batch, length, heads, d).transpose(1, 2);
-    }
-
     /**
      * transformers' {@code _create_4d_causal_attention_mask}: an additive [L, L] mask, 0 on and below the diagonal and
      * the lowest f32 value above it.

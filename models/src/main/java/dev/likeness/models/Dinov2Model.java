@@ -233,13 +233,9 @@ public final class Dinov2Model implements AutoCloseable {
     private Tensor attention(Tensor q, Tensor k, Tensor v) {
         int heads = config.numAttentionHeads;
         int hd = config.headDim();
-        Tensor out = backend.attention(splitHeads(q, heads, hd), splitHeads(k, heads, hd), splitHeads(v, heads, hd),
+        Tensor out = backend.attention(Heads.split(q, heads), Heads.split(k, heads), Heads.split(v, heads),
                 null, (float) (1.0 / Math.sqrt(hd)));
-        return out.transpose(1, 2).reshape(out.size(0), out.size(2), heads * hd);
-    }
-
-    private static Tensor splitHeads(Tensor x, int heads, int hd) {
-        return x.view(x.size(0), x.size(1), heads, hd).transpose(1, 2);
+        return Heads.merge(out);
     }
 
     /** {@code Dinov2MLP}: fc2(act(fc1(x))), or {@code Dinov2SwiGLUFFN}: weights_out(silu(x1) * x2). */

@@ -361,7 +361,7 @@ public final class FluxTransformer implements AutoCloseable {
         Tensor q = backend.rope(backend.cat(2, List.of(textQkv[0], imageQkv[0])), cos, sin);
         Tensor k = backend.rope(backend.cat(2, List.of(textQkv[1], imageQkv[1])), cos, sin);
         Tensor v = backend.cat(2, List.of(textQkv[2], imageQkv[2]));
-        Tensor attention = mergeHeads(backend.attention(q, k, v, null, 0f));
+        Tensor attention = Heads.merge(backend.attention(q, k, v, null, 0f));
         Tensor textAttention = attention.narrow(1, 0, textTokens);
         Tensor imageAttention = attention.narrow(1, textTokens, imageTokens);
         if (hook != null) {
@@ -388,7 +388,7 @@ public final class FluxTransformer implements AutoCloseable {
 
         Tensor query = linear(hn, b.attention().q());
         Tensor[] qkv = headsQkv(b.attention(), hn, query);
-        Tensor attention = mergeHeads(backend.attention(backend.rope(qkv[0], cos, sin),
+        Tensor attention = Heads.merge(backend.attention(backend.rope(qkv[0], cos, sin),
                 backend.rope(qkv[1], cos, sin), qkv[2], null, 0f));
         if (hook != null) {
             int imageTokens = h.size(1) - textTokens;
@@ -420,20 +420,10 @@ public final class FluxTransformer implements AutoCloseable {
      * head.
      */
     private Tensor[] headsQkv(Projections p, Tensor x, Tensor query) {
-        Tensor q = backend.rmsNorm(heads(query), p.normQ(), EPS);
-        Tensor k = backend.rmsNorm(heads(linear(x, p.k())), p.normK(), EPS);
-        Tensor v = heads(linear(x, p.v()));
+        Tensor q = backend.rmsNorm(Heads.split(query, config.numAttentionHeads()), p.normQ(), EPS);
+        Tensor k = backend.rmsNorm(Heads.split(linear(x, p.k()), config.numAttentionHeads()), p.normK(), EPS);
+        Tensor v = Heads.split(linear(x, p.v()), config.numAttentionHeads());
         return new Tensor[] {q, k, v};
-    }
-
-    /** [B, L, H·D] → [B, H, L, D]. */
-    private Tensor heads(Tensor x) {
-        return x.view(x.size(0), x.size(1), config.numAttentionHeads(), config.attentionHeadDim()).transpose(1, 2);
-    }
-
-    /** [B, H, L, D] → [B, L, H·D]. */
-    private Tensor mergeHeads(Tensor x) {
-        return x.transpose(1, 2).reshape(x.size(0), x.size(2), config.innerDim());
     }
 
     /** {@code FeedForward(activation_fn="gelu-approximate")}: Linear, gelu-tanh, Linear. */

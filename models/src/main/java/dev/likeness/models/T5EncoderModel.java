@@ -131,14 +131,14 @@ public final class T5EncoderModel implements AutoCloseable {
         }
         Tensor hidden = backend.embedding(embedTokens, ids);
         for (Block block : blocks) {
-            hidden = block(block, hidden, bias, batch, length);
+            hidden = block(block, hidden, bias);
         }
         return backend.rmsNorm(hidden, finalNorm, config.layerNormEpsilon());
     }
 
-    private Tensor block(Block b, Tensor x, Tensor bias, int batch, int length) {
+    private Tensor block(Block b, Tensor x, Tensor bias) {
         float eps = config.layerNormEpsilon();
-        x = backend.add(x, attention(b, backend.rmsNorm(x, b.attnNorm(), eps), bias, batch, length));
+        x = backend.add(x, attention(b, backend.rmsNorm(x, b.attnNorm(), eps), bias));
         Tensor normed = backend.rmsNorm(x, b.ffNorm(), eps);
         // T5DenseGatedActDense: gelu_new(wi_0 x) * wi_1 x, then wo
         Tensor gate = backend.gelu(backend.linear(normed, b.wi0(), null), true);
@@ -147,21 +147,16 @@ public final class T5EncoderModel implements AutoCloseable {
     }
 
     /** {@code T5Attention} without key/value cache: unscaled scores plus the position bias (and padding mask). */
-    private Tensor attention(Block b, Tensor x, Tensor bias, int batch, int length) {
+    private Tensor attention(Block b, Tensor x, Tensor bias) {
         int heads = config.numHeads();
-        int d = config.dKv();
-        Tensor q = heads(backend.linear(x, b.q(), null), batch, length, heads, d);
-        Tensor k = heads(backend.linear(x, b.k(), null), batch, length, heads, d);
-        Tensor v = heads(backend.linear(x, b.v(), null), batch, length, heads, d);
+        Tensor q = Heads.split(backend.linear(x, b.q(), null), heads);
+        Tensor k = Heads.split(backend.linear(x, b.k(), null), heads);
+        Tensor v = Heads.split(backend.linear(x, b.v(), null), heads);
         Tensor o = backend.attention(q, k, v, bias, 1.0f);
-        return backend.linear(o.transpose(1, 2).reshape(batch, length, heads * d), b.o(), null);
+        return backend.linear(Heads.merge(o), b.o(), null);
     }
 
     /** [B, L, H·D] → [B, H, L, D]. */
-    private static Tensor heads(Tensor x, int batch, int length, int heads, int d) {
-        return x.view(batch, length, heads, d).transpose(1, 2);
-    }
-
     /**
      * {@code T5Attention.compute_bias}: bias[0, h, i, j] = relative_attention_bias[bucket(j - i), h], shape
      * [1, H, L, L].
