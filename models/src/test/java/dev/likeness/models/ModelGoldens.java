@@ -22,6 +22,7 @@ import java.util.function.Consumer;
 import java.util.function.UnaryOperator;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -101,6 +102,19 @@ final class ModelGoldens {
         double err = relativeError(actual.toFloatArray(), expected.toFloatArray());
         assertTrue(err <= tolerance, what + ": relative L2 error " + err + " > " + tolerance);
         return err;
+    }
+
+    /**
+     * Asserts a model returned exactly {@code count} hidden states (the case's {@code hidden_states} parameter) and
+     * that each matches {@code <case>/hidden_states.<i>} of {@code outputs}.
+     */
+    static void assertHiddenStates(SafetensorsFile outputs, CpuBackend backend, String caseName, int count,
+                                   List<Tensor> actual, double tolerance) {
+        assertEquals(count, actual.size(), caseName + ": number of hidden states");
+        for (int i = 0; i < count; i++) {
+            assertClose(outputs.tensor(caseName + "/hidden_states." + i, backend), actual.get(i), tolerance,
+                    caseName + " hidden_states." + i);
+        }
     }
 
     /** A copy of model folder {@code source} in {@code target} with its config.json rewritten by {@code edit}. */
