@@ -255,6 +255,14 @@ public final class FluxTransformer implements AutoCloseable {
         return config;
     }
 
+    /**
+     * The dtype the reference would run this checkpoint in: bf16 or f16 when its weights are stored so, else f32
+     * (the engine computes in f32 either way; this decides where the reference's roundings are reproduced).
+     */
+    public DType storedDtype() {
+        return modelDtype == null ? DType.F32 : modelDtype;
+    }
+
     /** {@code forward} without a hook, the output only. */
     public Tensor forward(Tensor hiddenStates, Tensor encoderHiddenStates, Tensor pooled, Tensor timestep,
                           Tensor guidance, Tensor imgIds, Tensor txtIds) {

@@ -34,6 +34,19 @@ public final class ModelConfig {
         }
     }
 
+    /** A config given as JSON text (for example a built-in default), reported as coming from {@code source}. */
+    public static ModelConfig parse(String json, Path source) {
+        try {
+            JsonNode n = JSON.readTree(json);
+            if (n == null || !n.isObject()) {
+                throw new IllegalArgumentException(source + ": not a JSON object");
+            }
+            return new ModelConfig(source, n);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(source + ": cannot parse model config: " + e.getMessage(), e);
+        }
+    }
+
     public Path file() {
         return file;
     }

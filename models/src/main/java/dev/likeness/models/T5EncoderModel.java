@@ -1,5 +1,6 @@
 package dev.likeness.models;
 
+import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 
@@ -105,6 +106,12 @@ public final class T5EncoderModel implements AutoCloseable {
 
     public Config config() {
         return config;
+    }
+
+    /** The dtype the weights are stored in when that is bf16 or f16 (what the reference runs in), else f32. */
+    public DType storedDtype() {
+        DType d = embedTokens.dtype();
+        return d == DType.BF16 || d == DType.F16 ? d : DType.F32;
     }
 
     /**
