@@ -7,6 +7,9 @@ always including "precision": "f32" (checked at relative error 1e-5) or "bf16"/"
 as the engine tests require. Relative error is ||out - ref|| / ||ref||.
 """
 import json
+import zlib
+
+import numpy as np
 
 import torch
 from safetensors.torch import save_file
@@ -48,3 +51,18 @@ class Golden:
         # on every run, while a single key keeps the file byte-for-byte reproducible
         save_file(self.tensors, str(path), metadata={"cases": json.dumps(self.meta, sort_keys=True)})
         return path
+
+
+def synthetic_draws(name, n, seed=0):
+    """The signed draws k_i in [-128, 127] (int64) of the synthetic tensor NAME with n elements, i row-major:
+    k_i = (fmix32(i * 0x9E3779B9 + s) >> 24) - 128 with s = crc32(utf8(NAME)) ^ (seed * 0x9E3779B9), all mod 2^32,
+    fmix32 being MurmurHash3's finalizer. Mirrored by the Java dev.likeness.models.SyntheticWeights."""
+    m = np.uint64(0xFFFFFFFF)
+    s = np.uint64((zlib.crc32(name.encode("utf-8")) ^ ((seed * 0x9E3779B9) & 0xFFFFFFFF)) & 0xFFFFFFFF)
+    h = (np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B9) + s) & m
+    h ^= h >> np.uint64(16)
+    h = (h * np.uint64(0x85EBCA6B)) & m
+    h ^= h >> np.uint64(13)
+    h = (h * np.uint64(0xC2B2AE35)) & m
+    h ^= h >> np.uint64(16)
+    return (h >> np.uint64(24)).astype(np.int64) - 128

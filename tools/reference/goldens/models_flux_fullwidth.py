@@ -37,13 +37,12 @@ Writes under golden/flux_fullwidth/:
                         m_i, so a generator mismatch is reported as such
 """
 import json
-import zlib
 
 import numpy as np
 import torch
 from diffusers import FluxPipeline, FluxTransformer2DModel
 
-from goldens.common import Golden, randn
+from goldens.common import Golden, randn, synthetic_draws
 from goldens.models_flux import run
 
 CONFIG = dict(patch_size=1, in_channels=64, out_channels=None, num_layers=1, num_single_layers=1,
@@ -52,15 +51,6 @@ CONFIG = dict(patch_size=1, in_channels=64, out_channels=None, num_layers=1, num
 ROWS, COLS = 2, 3
 TEXT = 5
 QK_NORMS = ("norm_q.weight", "norm_k.weight", "norm_added_q.weight", "norm_added_k.weight")
-
-
-def fmix32(h):
-    """MurmurHash3's 32-bit finalizer on a uint32 array (numpy wraps uint32 products mod 2^32)."""
-    h = h ^ (h >> np.uint32(16))
-    h = h * np.uint32(0x85EBCA6B)
-    h = h ^ (h >> np.uint32(13))
-    h = h * np.uint32(0xC2B2AE35)
-    return h ^ (h >> np.uint32(16))
 
 
 def exponent(name, shape):
@@ -79,9 +69,7 @@ def exponent(name, shape):
 
 def mantissas(name, n):
     """The integers m_i (int64) of the tensor NAME with n elements."""
-    seed = np.uint32(zlib.crc32(name.encode("utf-8")))
-    i = np.arange(n, dtype=np.uint32)
-    k = (fmix32(i * np.uint32(0x9E3779B9) + seed) >> np.uint32(24)).astype(np.int64) - 128
+    k = synthetic_draws(name, n)
     return 128 + (k >> 2) if name.endswith(QK_NORMS) else k
 
 

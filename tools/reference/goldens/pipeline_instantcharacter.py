@@ -21,13 +21,12 @@ import math
 import pathlib
 import sys
 import tempfile
-import zlib
 
 import numpy as np
 import torch
 from PIL import Image
 
-from goldens.common import Golden
+from goldens.common import Golden, synthetic_draws
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 MANIFEST = ROOT / "pipeline" / "src" / "main" / "resources" / "dev" / "likeness" / "pipeline" / "tiny" / "manifest.json"
@@ -70,19 +69,10 @@ CASES = {
 
 
 def synthetic(name, shape, scale, offset, seed=0):
-    """value[i] = offset + scale · k/128 with k = (fmix32(i·0x9E3779B1 + s) >> 24) − 128 ∈ [−128, 127] and
-    s = crc32(name) ^ (seed·0x9E3779B9), all in uint32 arithmetic, i the row-major element index; the product and the
-    sum are each rounded to f32 once (scale is a power of two, so the product is exact)."""
+    """value_i = offset + scale * k_i / 128 (k_i from common.synthetic_draws); the product and the sum are each rounded
+    to f32 once (scale is a power of two, so the product is exact). Mirrored by SyntheticWeights.values in Java."""
     n = int(np.prod(shape)) if len(shape) else 1
-    s = np.uint64((zlib.crc32(name.encode("utf-8")) ^ ((seed * 0x9E3779B9) & 0xFFFFFFFF)) & 0xFFFFFFFF)
-    m = np.uint64(0xFFFFFFFF)
-    h = (np.arange(n, dtype=np.uint64) * np.uint64(0x9E3779B1) + s) & m
-    h ^= h >> np.uint64(16)
-    h = (h * np.uint64(0x85EBCA6B)) & m
-    h ^= h >> np.uint64(13)
-    h = (h * np.uint64(0xC2B2AE35)) & m
-    h ^= h >> np.uint64(16)
-    k = (h >> np.uint64(24)).astype(np.int64) - 128
+    k = synthetic_draws(name, n, seed)
     v = k.astype(np.float32) * np.float32(scale / 128.0) + np.float32(offset)
     return torch.from_numpy(v.astype(np.float32).reshape(shape))
 

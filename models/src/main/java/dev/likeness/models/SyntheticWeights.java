@@ -11,12 +11,12 @@ import java.util.zip.CRC32;
  * <p>For the tensor {@code name} and the row-major element index {@code i} (all arithmetic modulo 2³²):
  * <pre>
  *   s = crc32(utf8(name)) ^ (seed · 0x9E3779B9)
- *   h = fmix32(i · 0x9E3779B1 + s)                 // MurmurHash3's finalizer
+ *   h = fmix32(i · 0x9E3779B9 + s)                 // MurmurHash3's finalizer
  *   k = (h >>> 24) − 128                            // an integer in [−128, 127]
  *   value = offset + scale · k / 128                // the product, then the sum, each rounded to f32 once
  * </pre>
  * With {@code scale} a power of two the product is exact, and with {@code offset} 0 every value is exact in bf16
- * too. The mirror is {@code synthetic()} in {@code tools/reference/goldens/pipeline_instantcharacter.py}.
+ * too. The mirror is {@code synthetic_draws()} in {@code tools/reference/goldens/common.py}.
  */
 public final class SyntheticWeights {
     private SyntheticWeights() {
@@ -31,7 +31,7 @@ public final class SyntheticWeights {
 
     /** The signed 8-bit draw k ∈ [−128, 127] for element {@code index} of the stream {@code streamSeed}. */
     public static int draw(int streamSeed, long index) {
-        int h = (int) index * 0x9E3779B1 + streamSeed;
+        int h = (int) index * 0x9E3779B9 + streamSeed;
         h ^= h >>> 16;
         h *= 0x85EBCA6B;
         h ^= h >>> 13;

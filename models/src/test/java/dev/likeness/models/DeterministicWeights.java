@@ -6,13 +6,12 @@ import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 
 import java.lang.foreign.MemorySegment;
-import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
-import java.util.zip.CRC32;
 
 /**
  * Model weights too large to commit, generated from their names alone, identically here and in
- * {@code tools/reference/goldens/models_flux_fullwidth.py} (whose docstring states the same formula). A tensor named
+ * {@code tools/reference/goldens/models_flux_fullwidth.py} (whose docstring states the same formula). The draws k_i
+ * are {@link SyntheticWeights#draw}'s; this class adds the bf16-exact value rules of the full-width test. A tensor named
  * {@code NAME} (its checkpoint key) with n elements gets, for the row-major element index i = 0 .. n−1:
  *
  * <pre>
@@ -35,30 +34,11 @@ import java.util.zip.CRC32;
  * Python one is reported as such rather than as a vague parity error.
  */
 final class DeterministicWeights {
-    private static final int GOLDEN_GAMMA = 0x9E3779B9;
-
     private DeterministicWeights() {
     }
 
     /** A generated bf16 tensor and its checksums: the exponent s, Σ m_i and the first four m_i. */
     record Generated(Tensor tensor, int exponent, long sum, int[] first) {
-    }
-
-    /** MurmurHash3's 32-bit finalizer. */
-    static int fmix32(int h) {
-        h ^= h >>> 16;
-        h *= 0x85EBCA6B;
-        h ^= h >>> 13;
-        h *= 0xC2B2AE35;
-        h ^= h >>> 16;
-        return h;
-    }
-
-    /** CRC32 of the UTF-8 bytes of {@code name}, as an unsigned 32-bit value held in an int. */
-    static int seed(String name) {
-        CRC32 crc = new CRC32();
-        crc.update(name.getBytes(StandardCharsets.UTF_8));
-        return (int) crc.getValue();
     }
 
     private static boolean isQkNorm(String name) {
@@ -84,16 +64,16 @@ final class DeterministicWeights {
         return 6 + e;
     }
 
-    /** The integer m_i of element {@code i} of the tensor with seed {@code seed}. */
+    /** The integer m_i of element {@code i} of the tensor with stream seed {@code seed}. */
     static int mantissa(int seed, boolean qkNorm, int i) {
-        int k = (fmix32(i * GOLDEN_GAMMA + seed) >>> 24) - 128;
+        int k = SyntheticWeights.draw(seed, i);
         return qkNorm ? 128 + (k >> 2) : k;
     }
 
     /** The tensor {@code name} of {@code shape}, generated as bf16, with its checksums. */
     static Generated bf16(CpuBackend backend, String name, int... shape) {
         int s = exponent(name, shape);
-        int seed = seed(name);
+        int seed = SyntheticWeights.streamSeed(name, 0);
         boolean qk = isQkNorm(name);
         int n = Math.toIntExact(Tensor.numel(shape));
         short[] bits = new short[n];
