@@ -148,13 +148,14 @@ def components():
     def component(key, model, folder, file, config):
         entries = []
         fill(model, entries, "")
+        # private bookkeeping keys ("_use_default_values" is a set: its order changes from run to run) are left out
+        config = {k: v for k, v in config.items() if not k.startswith("_")}
         manifest[key] = dict(folder=folder, file=file, config=config, tensors=entries)
         return model.eval()
 
     transformer = FluxTransformer2DModel(**TRANSFORMER)
     component("transformer", transformer, "FLUX.1-dev/transformer", "diffusion_pytorch_model.safetensors",
-              json.loads(transformer.config.to_json_string() if hasattr(transformer.config, "to_json_string")
-                         else json.dumps(dict(transformer.config))))
+              json.loads(json.dumps(dict(transformer.config))))
     vae = AutoencoderKL(**VAE)
     component("vae", vae, "FLUX.1-dev/vae", "diffusion_pytorch_model.safetensors", dict(vae.config))
     clip = CLIPTextModel(CLIPTextConfig(**CLIP))
