@@ -5,6 +5,7 @@ import dev.likeness.engine.DType;
 import dev.likeness.engine.Dtypes;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
+import dev.likeness.engine.random.TorchGenerator;
 import dev.likeness.models.AutoencoderKL;
 import dev.likeness.models.ClipTextModel;
 import dev.likeness.models.Dinov2Model;
@@ -16,6 +17,7 @@ import dev.likeness.models.scheduler.FlowMatchEulerScheduler;
 import dev.likeness.models.tokenizers.ClipTokenizer;
 import dev.likeness.models.tokenizers.Encoding;
 import dev.likeness.models.tokenizers.T5Tokenizer;
+import dev.likeness.pipeline.image.SubjectImages;
 
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -32,7 +34,7 @@ import java.util.function.BooleanSupplier;
  *   <li>the prompt through CLIP-L (pooled output) and T5 (512 token states, no attention mask), and the negative
  *       prompt too when true classifier-free guidance is on;</li>
  *   <li>the subject image, already stretched to a square and cut into a 384² whole view and four 384² tiles of a
- *       768² view ({@link SubjectPixels}), through SigLIP and DINOv2: deep and shallow hidden states
+ *       768² view ({@link SubjectImages}), through SigLIP and DINOv2: deep and shallow hidden states
  *       ({@link #encodeSubject});</li>
  *   <li>the adapter's timestep-free half on those features, once per request (the reference recomputes it every
  *       step; the result is the same);</li>
@@ -77,9 +79,9 @@ public final class InstantCharacterPipeline implements AutoCloseable {
      * @param guidanceScale  FLUX's distilled guidance
      * @param steps          denoising steps
      * @param numImages      images generated together (one batch)
-     * @param seed           the noise seed (see {@link Noise})
+     * @param seed           the noise seed: torch's CPU generator seeded with it draws the noise ({@link TorchGenerator})
      */
-    public record Request(String prompt, String negativePrompt, float trueCfgScale, SubjectPixels subject, int width,
+    public record Request(String prompt, String negativePrompt, float trueCfgScale, SubjectImages subject, int width,
                           int height, float scale, float guidanceScale, int steps, int numImages, long seed) {
         public Request {
             if (prompt == null) {
@@ -190,7 +192,7 @@ public final class InstantCharacterPipeline implements AutoCloseable {
         int latentH = 2 * (r.height() / SIZE_MULTIPLE);
         int latentW = 2 * (r.width() / SIZE_MULTIPLE);
         int channels = c.transformer().config().inChannels() / 4;
-        Tensor noise = Noise.randn(backend, r.seed(), noiseDtype(), batch, channels, latentH, latentW);
+        Tensor noise = TorchGenerator.randn(backend, r.seed(), noiseDtype(), batch, channels, latentH, latentW);
         Tensor latents = FluxTransformer.packLatents(noise);
         Tensor imageIds = FluxTransformer.imageIds(backend, latentH / 2, latentW / 2);
         FlowMatchEulerScheduler.Schedule schedule = c.scheduler().fluxSchedule(r.steps(), r.height(), r.width());
@@ -254,7 +256,7 @@ public final class InstantCharacterPipeline implements AutoCloseable {
      * deep [1, 4·729, C] (the tiles' last states one after another), C = SigLIP width + DINOv2 width. DINOv2's class
      * token is dropped everywhere.
      */
-    public SubjectFeatures encodeSubject(SubjectPixels pixels) {
+    public SubjectFeatures encodeSubject(SubjectImages pixels) {
         SiglipVisionModel.Output siglipLow = c.siglip().forward(pixels.siglipLow(), false);
         Dinov2Model.Output dinoLow = c.dinov2().forward(pixels.dinov2Low());
         Tensor lowDeep = backend.cat(2, List.of(siglipLow.lastHiddenState(), withoutClassToken(dinoLow
