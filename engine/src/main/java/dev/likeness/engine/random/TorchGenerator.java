@@ -32,6 +32,9 @@ import java.util.Arrays;
  * the last 16 outputs from them. Tensors of fewer than 16 elements take the scalar path: a double-precision
  * Box–Muller from two 53-bit uniforms (64-bit draws), {@code sqrt(-2 log1p(-u2)) cos(2π u1)}, whose sine partner is
  * cached in the generator and returned by the next scalar draw; the double is rounded to float, then to bf16.
+ * torch takes {@code log1p}, {@code sin} and {@code cos} from the C library, this class from {@link StrictMath}:
+ * both are within an ulp of the exact double, and a last-bit difference survives the rounding to float only with a
+ * probability of about 2^-29 per value (never seen in the goldens or in 5.4 million checked values).
  *
  * <h2>Which float32 kernel</h2>
  * The bfloat16 kernel is the same on every CPU. The float32 one is not: torch's x86-64 build runs an AVX2 kernel
