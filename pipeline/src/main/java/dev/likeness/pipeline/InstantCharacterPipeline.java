@@ -58,11 +58,15 @@ public final class InstantCharacterPipeline implements AutoCloseable {
     /** Output sizes are multiples of this (VAE downscale 8 × 2×2 latent packing). */
     public static final int SIZE_MULTIPLE = 16;
 
-    /** Everything the pipeline runs; closing the pipeline closes each model. */
-    public record Components(ClipTokenizer clipTokenizer, ClipTextModel clip, T5Tokenizer t5Tokenizer,
-                             T5EncoderModel t5, FluxTransformer transformer, AutoencoderKL vae,
-                             FlowMatchEulerScheduler scheduler, SiglipVisionModel siglip, Dinov2Model dinov2,
-                             InstantCharacterAdapter adapter) {
+    /**
+     * Everything the pipeline runs; closing the pipeline closes each model. The encoders are {@link Resident}s: the
+     * text encoders are released once the prompt is encoded and the image encoders once the subject is, before the
+     * denoising loop, so the loop's working set is the transformer, the adapter and the VAE.
+     */
+    public record Components(ClipTokenizer clipTokenizer, Resident<ClipTextModel> clip, T5Tokenizer t5Tokenizer,
+                             Resident<T5EncoderModel> t5, FluxTransformer transformer, AutoencoderKL vae,
+                             FlowMatchEulerScheduler scheduler, Resident<SiglipVisionModel> siglip,
+                             Resident<Dinov2Model> dinov2, InstantCharacterAdapter adapter) {
     }
 
     /**
@@ -129,30 +133,33 @@ public final class InstantCharacterPipeline implements AutoCloseable {
 
     private final Components c;
     private final Backend backend;
+    private final DType noiseDtype;
 
     public InstantCharacterPipeline(Components components, CpuBackend backend) {
         this.c = components;
         this.backend = backend;
         check(components);
+        this.noiseDtype = components.t5().get().storedDtype();
+        releaseEncoders();
     }
 
     /** The models' widths must agree with each other; a mismatch names both sides. */
     private static void check(Components c) {
         FluxTransformer.Config flux = c.transformer().config();
-        if (c.clip().config().hiddenSize() != flux.pooledProjectionDim()) {
-            throw new IllegalArgumentException("CLIP text encoder width " + c.clip().config().hiddenSize()
+        if (c.clip().get().config().hiddenSize() != flux.pooledProjectionDim()) {
+            throw new IllegalArgumentException("CLIP text encoder width " + c.clip().get().config().hiddenSize()
                     + " does not match the transformer's pooled_projection_dim " + flux.pooledProjectionDim());
         }
-        if (c.t5().config().dModel() != flux.jointAttentionDim()) {
-            throw new IllegalArgumentException("T5 encoder width " + c.t5().config().dModel()
+        if (c.t5().get().config().dModel() != flux.jointAttentionDim()) {
+            throw new IllegalArgumentException("T5 encoder width " + c.t5().get().config().dModel()
                     + " does not match the transformer's joint_attention_dim " + flux.jointAttentionDim());
         }
         if (flux.inChannels() != 4 * c.vae().config().latentChannels()) {
             throw new IllegalArgumentException("transformer in_channels " + flux.inChannels()
                     + " is not 4 × the VAE's latent_channels " + c.vae().config().latentChannels());
         }
-        int siglipLayers = c.siglip().config().numHiddenLayers();
-        int dinoLayers = c.dinov2().config().numHiddenLayers();
+        int siglipLayers = c.siglip().get().config().numHiddenLayers();
+        int dinoLayers = c.dinov2().get().config().numHiddenLayers();
         if (siglipLayers < SIGLIP_SHALLOW_LAYERS[2] || dinoLayers < DINOV2_SHALLOW_LAYERS[2]) {
             throw new IllegalArgumentException("the adapter reads SigLIP hidden state " + SIGLIP_SHALLOW_LAYERS[2]
                     + " and DINOv2 hidden state " + DINOV2_SHALLOW_LAYERS[2] + ", but the encoders have "
@@ -173,6 +180,8 @@ public final class InstantCharacterPipeline implements AutoCloseable {
         long t0 = System.nanoTime();
         Tensor[] text = encodePrompt(r.prompt(), batch);
         Tensor[] negative = r.trueCfg() ? encodePrompt(r.negativePrompt(), batch) : null;
+        c.clip().release();
+        c.t5().release();
         Tensor textIds = backend.zeros(DType.F32, MAX_SEQUENCE_LENGTH, 3);
         timings.put("text", seconds(listener, "text", t0));
         checkCancelled(cancelled);
@@ -184,6 +193,8 @@ public final class InstantCharacterPipeline implements AutoCloseable {
             SubjectFeatures f = encodeSubject(r.subject());
             features = c.adapter().features(f.lowResShallow(), f.lowResDeep(), f.highResDeep());
         }
+        c.siglip().release();
+        c.dinov2().release();
         timings.put("subject", seconds(listener, "subject", t0));
         checkCancelled(cancelled);
 
@@ -244,9 +255,9 @@ public final class InstantCharacterPipeline implements AutoCloseable {
      */
     public Tensor[] encodePrompt(String prompt, int batch) {
         Encoding clipIds = c.clipTokenizer().encode(prompt);
-        Tensor pooled = c.clip().forward(backend.fromInts(clipIds.ids(), 1, clipIds.ids().length)).pooledOutput();
+        Tensor pooled = c.clip().get().forward(backend.fromInts(clipIds.ids(), 1, clipIds.ids().length)).pooledOutput();
         Encoding t5Ids = c.t5Tokenizer().encode(prompt, MAX_SEQUENCE_LENGTH);
-        Tensor states = c.t5().forward(backend.fromInts(t5Ids.ids(), 1, t5Ids.ids().length), null);
+        Tensor states = c.t5().get().forward(backend.fromInts(t5Ids.ids(), 1, t5Ids.ids().length), null);
         return new Tensor[] {repeat(pooled, batch), repeat(states, batch)};
     }
 
@@ -257,16 +268,18 @@ public final class InstantCharacterPipeline implements AutoCloseable {
      * token is dropped everywhere.
      */
     public SubjectFeatures encodeSubject(SubjectImages pixels) {
-        SiglipVisionModel.Output siglipLow = c.siglip().forward(pixels.siglipLow(), false);
-        Dinov2Model.Output dinoLow = c.dinov2().forward(pixels.dinov2Low());
+        SiglipVisionModel siglip = c.siglip().get();
+        Dinov2Model dinov2 = c.dinov2().get();
+        SiglipVisionModel.Output siglipLow = siglip.forward(pixels.siglipLow(), false);
+        Dinov2Model.Output dinoLow = dinov2.forward(pixels.dinov2Low());
         Tensor lowDeep = backend.cat(2, List.of(siglipLow.lastHiddenState(), withoutClassToken(dinoLow
                 .lastHiddenState())));
         Tensor lowShallow = backend.cat(2, List.of(
                 backend.cat(1, pick(siglipLow.hiddenStates(), SIGLIP_SHALLOW_LAYERS, false)),
                 backend.cat(1, pick(dinoLow.hiddenStates(), DINOV2_SHALLOW_LAYERS, true))));
 
-        Tensor siglipHigh = c.siglip().forward(pixels.siglipHigh(), false).lastHiddenState();
-        Tensor dinoHigh = withoutClassToken(c.dinov2().forward(pixels.dinov2High()).lastHiddenState());
+        Tensor siglipHigh = siglip.forward(pixels.siglipHigh(), false).lastHiddenState();
+        Tensor dinoHigh = withoutClassToken(dinov2.forward(pixels.dinov2High()).lastHiddenState());
         int tiles = siglipHigh.size(0);
         Tensor highDeep = backend.cat(2, List.of(tilesInSequence(siglipHigh, tiles), tilesInSequence(dinoHigh,
                 tiles)));
@@ -292,14 +305,17 @@ public final class InstantCharacterPipeline implements AutoCloseable {
         return out;
     }
 
-    /** The dtype the reference runs the transformer in: a bf16/f16 checkpoint's, else f32. */
-    private DType modelDtype() {
-        return c.transformer().storedDtype();
-    }
-
     /** diffusers draws the noise in the prompt embeddings' dtype, which is the T5 checkpoint's. */
     private DType noiseDtype() {
-        return c.t5().storedDtype();
+        return noiseDtype;
+    }
+
+    /** Unmaps the encoders that are not kept resident (before denoising, and between requests). */
+    private void releaseEncoders() {
+        c.clip().release();
+        c.t5().release();
+        c.siglip().release();
+        c.dinov2().release();
     }
 
     private static float round(float v, DType dtype) {

@@ -105,11 +105,17 @@ public record ModelPaths(Path flux, Path siglip, Path dinov2, Path adapter) {
         }
     }
 
+    /** {@link #load(CpuBackend, boolean)} releasing the encoders between their phases (what a big model needs). */
+    public InstantCharacterPipeline load(CpuBackend backend) {
+        return load(backend, true);
+    }
+
     /**
      * Maps every model (nothing is copied: weights stay memory-mapped in their stored dtype) and builds the pipeline.
-     * Missing pieces are listed together in one error.
+     * Missing pieces are listed together in one error. With {@code releaseEncoders} the text and image encoders are
+     * unmapped after their phase of each request and mapped again for the next one.
      */
-    public InstantCharacterPipeline load(CpuBackend backend) {
+    public InstantCharacterPipeline load(CpuBackend backend, boolean releaseEncoders) {
         List<String> missing = missing();
         if (!missing.isEmpty()) {
             throw new IllegalArgumentException("incomplete model directory:\n  - " + String.join("\n  - ", missing));
@@ -118,13 +124,18 @@ public record ModelPaths(Path flux, Path siglip, Path dinov2, Path adapter) {
         try {
             ClipTokenizer clipTokenizer = ClipTokenizer.fromDirectory(flux.resolve("tokenizer"));
             T5Tokenizer t5Tokenizer = T5Tokenizer.fromDirectory(flux.resolve("tokenizer_2"));
-            ClipTextModel clip = keep(opened, ClipTextModel.load(flux.resolve("text_encoder"), backend));
-            T5EncoderModel t5 = keep(opened, T5EncoderModel.load(flux.resolve("text_encoder_2"), backend));
+            boolean keep = !releaseEncoders;
+            Resident<ClipTextModel> clip = keep(opened, new Resident<>("CLIP text encoder",
+                    () -> ClipTextModel.load(flux.resolve("text_encoder"), backend), keep));
+            Resident<T5EncoderModel> t5 = keep(opened, new Resident<>("T5 encoder",
+                    () -> T5EncoderModel.load(flux.resolve("text_encoder_2"), backend), keep));
             FluxTransformer transformer = keep(opened, loadTransformer(backend));
             AutoencoderKL vae = keep(opened, AutoencoderKL.load(flux.resolve("vae"), backend));
             FlowMatchEulerScheduler scheduler = FlowMatchEulerScheduler.fromConfig(schedulerConfig());
-            SiglipVisionModel siglip = keep(opened, SiglipVisionModel.load(siglip(), backend));
-            Dinov2Model dinov2 = keep(opened, Dinov2Model.load(dinov2(), backend));
+            Resident<SiglipVisionModel> siglip = keep(opened, new Resident<>("SigLIP encoder",
+                    () -> SiglipVisionModel.load(siglip(), backend), keep));
+            Resident<Dinov2Model> dinov2 = keep(opened, new Resident<>("DINOv2 encoder",
+                    () -> Dinov2Model.load(dinov2(), backend), keep));
             InstantCharacterAdapter adapter = keep(opened, InstantCharacterAdapter.load(adapterFile(), backend));
             return new InstantCharacterPipeline(new InstantCharacterPipeline.Components(clipTokenizer, clip,
                     t5Tokenizer, t5, transformer, vae, scheduler, siglip, dinov2, adapter), backend);
