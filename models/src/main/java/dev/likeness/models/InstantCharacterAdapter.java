@@ -414,16 +414,22 @@ public final class InstantCharacterAdapter implements AutoCloseable {
      * {@code TimeResampler.forward(H, timestep)}: the subject tokens E for one denoising step.
      *
      * @param features H from {@link #features} [B, L, inner_dim]
-     * @param timestep [B] (or [1], expanded to B as the reference does) f32: the scheduler's timestep on the 0..1000
+     * @param timestep [B] (or [1], expanded to B as the reference does; or [N] for features of batch 1, giving E of
+     *                 batch N, which the reference cannot do) f32: the scheduler's timestep on the 0..1000
      *                 scale (1000·σ, not σ), <b>already rounded to bf16 by the caller</b> as the reference pipeline
      *                 passes it ({@code t.expand(B).to(torch.bfloat16)}); the transformer gets its own t/1000
      * @return E [B, num_queries, output_dim]
      */
     public Tensor subjectTokens(Tensor features, Tensor timestep) {
         int batch = tokens("features", features, -1, config.embeddingDim());
-        if (timestep.dim() != 1 || (timestep.size(0) != batch && timestep.size(0) != 1)) {
+        if (timestep.dim() != 1 || (timestep.size(0) != batch && timestep.size(0) != 1 && batch != 1)) {
             throw new IllegalArgumentException("InstantCharacter adapter: timestep must have shape [" + batch
                     + "] or [1] for features of batch " + batch + ", got " + Arrays.toString(timestep.shape()));
+        }
+        if (batch == 1 && timestep.size(0) > 1) {
+            // one subject, several timesteps: the reference fails here (it expands the timesteps to H's batch)
+            batch = timestep.size(0);
+            features = features.expand(batch, features.size(1), features.size(2));
         }
         Tensor temb = timeEmbedding(timestep).expand(batch, config.dim());
         Tensor queries = latents.expand(batch, config.numQueries(), config.dim());

@@ -95,6 +95,20 @@ class InstantCharacterAdapterTest {
     }
 
     @Test
+    void oneSubjectWithSeveralTimesteps() {
+        try (InstantCharacterAdapter adapter = adapter("adapter")) {
+            String c = "projector_t1000";
+            Tensor h = adapter.features(golden(c + "/low_res_shallow"), golden(c + "/low_res_deep"),
+                    golden(c + "/high_res_deep"));
+            Tensor t = BACKEND.cat(0, List.of(golden("projector_t1000/timestep"), golden("projector_t12.34/timestep")));
+            Tensor e = adapter.subjectTokens(h, t);
+            assertEquals(2, e.size(0));
+            assertClose("one H, t 1000", golden("projector_t1000/subject_tokens"), e.narrow(0, 0, 1));
+            assertClose("one H, t 12.34", golden("projector_t12.34/subject_tokens"), e.narrow(0, 1, 1));
+        }
+    }
+
+    @Test
     void timestepChangesTheSubjectTokens() {
         double diff = relativeError(BACKEND.toFloatArray(golden("projector_t1000/subject_tokens")),
                 BACKEND.toFloatArray(golden("projector_t12.34/subject_tokens")));
@@ -285,9 +299,10 @@ class InstantCharacterAdapterTest {
                     golden("projector_t510/low_res_deep"), golden("projector_t510/high_res_deep").narrow(2, 0, 8)));
             assertTrue(e.getMessage().contains("high_res_deep") && e.getMessage().contains("[1, 20, 8]"),
                     e.getMessage());
+            Tensor threeTimesteps = BACKEND.fromFloats(new float[] {1, 2, 3}, 3);
             e = assertThrows(IllegalArgumentException.class, () -> adapter.subjectTokens(
-                    golden("projector_t510/features"), golden("projector_batch2/timestep")));
-            assertTrue(e.getMessage().contains("timestep") && e.getMessage().contains("[2]"), e.getMessage());
+                    golden("projector_batch2/features"), threeTimesteps));
+            assertTrue(e.getMessage().contains("timestep") && e.getMessage().contains("[3]"), e.getMessage());
         }
     }
 }
