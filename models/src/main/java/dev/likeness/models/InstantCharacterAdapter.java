@@ -80,6 +80,13 @@ public final class InstantCharacterAdapter implements AutoCloseable {
                 320, true, 0, 3072, 4096, 24, 128, 57);
 
         public Config {
+            int[] sizes = {innerDim, numAttentionHeads, attentionHeadDim, crossAttentionDim, numLayers, dim, depth,
+                    dimHead, heads, numQueries, embeddingDim, outputDim, timestepInDim, ipHiddenSize,
+                    ipHiddenStatesDim, ipNumAttentionHeads, ipHeadDim, ipNumLayers};
+            if (Arrays.stream(sizes).anyMatch(v -> v <= 0) || !(ffMult > 0) || (int) (dim * ffMult) <= 0) {
+                throw new IllegalArgumentException("InstantCharacter config: every size must be positive, got "
+                        + Arrays.toString(sizes) + ", ff_mult " + ffMult);
+            }
             if (innerDim != embeddingDim) {
                 throw new IllegalArgumentException("InstantCharacter config: inner_dim " + innerDim
                         + " must equal embedding_dim " + embeddingDim + " (the resampler reads the projector's tokens)");
@@ -102,6 +109,15 @@ public final class InstantCharacterAdapter implements AutoCloseable {
             Config p = PUBLISHED;
             ModelConfig a = c.has("image_proj") ? c.section("image_proj") : null;
             ModelConfig b = c.has("ip_adapter") ? c.section("ip_adapter") : null;
+            try {
+                return read(p, a, b);
+            } catch (IllegalArgumentException e) {
+                throw e.getMessage().startsWith("InstantCharacter config:")
+                        ? new IllegalArgumentException(c.file() + ": " + e.getMessage(), e) : e;
+            }
+        }
+
+        private static Config read(Config p, ModelConfig a, ModelConfig b) {
             return new Config(integer(a, "inner_dim", p.innerDim), integer(a, "num_attention_heads",
                     p.numAttentionHeads), integer(a, "attention_head_dim", p.attentionHeadDim),
                     integer(a, "cross_attention_dim", p.crossAttentionDim), integer(a, "num_layers", p.numLayers),

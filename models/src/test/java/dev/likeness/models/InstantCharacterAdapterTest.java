@@ -213,6 +213,24 @@ class InstantCharacterAdapterTest {
     }
 
     @Test
+    void inconsistentConfigNamesTheFields() throws IOException {
+        Path file = Files.writeString(tmp.resolve("config.json"), "{\"image_proj\": {\"output_dim\": 12}}");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> InstantCharacterAdapter.Config.from(ModelConfig.read(file)));
+        assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("ip_hidden_states_dim")
+                        && e.getMessage().contains("output_dim"),
+                e.getMessage());
+        Files.writeString(file, "{\"image_proj\": {\"num_queries\": \"many\"}}");
+        e = assertThrows(IllegalArgumentException.class,
+                () -> InstantCharacterAdapter.Config.from(ModelConfig.read(file)));
+        assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("num_queries"), e.getMessage());
+        Files.writeString(file, "{\"image_proj\": {\"depth\": 0}}");
+        e = assertThrows(IllegalArgumentException.class,
+                () -> InstantCharacterAdapter.Config.from(ModelConfig.read(file)));
+        assertTrue(e.getMessage().contains("positive"), e.getMessage());
+    }
+
+    @Test
     void publishedArchitectureRejectsTheTinyCheckpointNamingTensorAndShapes() {
         Path bin = resource(SET, "adapter").resolve(InstantCharacterAdapter.CHECKPOINT_FILE);
         TorchCheckpointException e = assertThrows(TorchCheckpointException.class,
