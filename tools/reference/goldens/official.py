@@ -3,7 +3,7 @@
 official_source() returns a directory holding the official repository at the pinned commit:
   - $INSTANTCHARACTER_SRC if set (a checkout or an unpacked archive of that commit), else
   - tools/reference/.cache/InstantCharacter-<commit>/, downloaded once from GitHub's codeload archive.
-Either way the three files the goldens import are checked against pinned sha256 sums, so a different commit or a
+Either way the files the goldens import (models/*.py, pipeline.py) are checked against pinned sha256 sums, so a different commit or a
 local edit fails loudly instead of producing silently different goldens.
 
 official_modules() imports models/resampler.py, models/attn_processor.py and models/norm_layer.py from there as the
@@ -25,6 +25,8 @@ SHA256 = {
     "models/attn_processor.py": "c0883870e22f392d6cfa552405fdb2bd6f44209c85ea8d826aee9c162f939146",
     "models/norm_layer.py": "a96487e257293cf43d731d91ba279e037dfbb3b66b9c7f011fdb8e099ac8c99d",
     "models/resampler.py": "9f14c501808372f77fd6b9349a3a4440d9a3c586da39d0e64c29aa74f6119fe5",
+    "models/utils.py": "09a290afb2c18cc485dd82e6478ca81733e88f8c541038e5647a6e35b37d4142",
+    "pipeline.py": "4470fd9fa1d800119871e1b47abaa33e776f11c8c29f83a8f329b814231a1067",
 }
 CACHE = pathlib.Path(__file__).resolve().parent.parent / ".cache"
 PACKAGE = "instantcharacter_official"
@@ -69,6 +71,10 @@ def official_source():
     if env:
         return _verify(pathlib.Path(env).resolve())
     return _verify(_download())
+
+
+# the name pipeline_instantcharacter.py imports
+instantcharacter_source = official_source
 
 
 def official_modules():

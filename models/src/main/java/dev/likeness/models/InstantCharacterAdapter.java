@@ -61,28 +61,30 @@ public final class InstantCharacterAdapter implements AutoCloseable {
     private static final int BLOCK_FF_MULT = 4;
 
     /**
-     * The adapter's architecture. {@code image_proj} fields are the {@code CrossLayerCrossScaleProjector} constructor
-     * arguments; {@code ip_adapter} fields describe the processors: {@code hidden_size} and
-     * {@code ip_hidden_states_dim} (the {@code FluxIPAttnProcessor} arguments), the FLUX attention's heads it splits
-     * into, its RMS norms' size (the head dim) and how many processors there are.
+     * The adapter's architecture, as our {@code config.json} gives it (one flat object; the published checkpoint comes
+     * without one). {@code inner_dim} … {@code timestep_freq_shift} are the {@code CrossLayerCrossScaleProjector}
+     * constructor arguments; {@code ip_hidden_size} and {@code ip_hidden_states_dim} the {@code FluxIPAttnProcessor}
+     * arguments; {@code ip_head_dim} the processors' RMS norm size, which is the FLUX head dim (so the processors split
+     * into {@code ip_hidden_size / ip_head_dim} heads, FLUX's); {@code num_processors} how many there are, one per FLUX
+     * attention. A field left out takes its published value.
      */
     public record Config(int innerDim, int numAttentionHeads, int attentionHeadDim, int crossAttentionDim,
                          int numLayers, int dim, int depth, int dimHead, int heads, int numQueries, int embeddingDim,
                          int outputDim, double ffMult, int timestepInDim, boolean timestepFlipSinToCos,
-                         double timestepFreqShift, int ipHiddenSize, int ipHiddenStatesDim, int ipNumAttentionHeads,
-                         int ipHeadDim, int ipNumLayers) {
+                         double timestepFreqShift, int ipHiddenSize, int ipHiddenStatesDim, int ipHeadDim,
+                         int numProcessors) {
 
         /**
          * The published adapter as the reference pipeline builds it ({@code init_ccp_and_attn_processor} with
          * {@code nb_token=1024}, on FLUX.1-dev: 24 heads × 128, 19 + 38 blocks, T5-XXL width 4096).
          */
         public static final Config PUBLISHED = new Config(2688, 42, 64, 2688, 4, 1280, 4, 64, 20, 1024, 2688, 4096, 4,
-                320, true, 0, 3072, 4096, 24, 128, 57);
+                320, true, 0, 3072, 4096, 128, 57);
 
         public Config {
             int[] sizes = {innerDim, numAttentionHeads, attentionHeadDim, crossAttentionDim, numLayers, dim, depth,
                     dimHead, heads, numQueries, embeddingDim, outputDim, timestepInDim, ipHiddenSize,
-                    ipHiddenStatesDim, ipNumAttentionHeads, ipHeadDim, ipNumLayers};
+                    ipHiddenStatesDim, ipHeadDim, numProcessors};
             if (Arrays.stream(sizes).anyMatch(v -> v <= 0) || !(ffMult > 0) || (int) (dim * ffMult) <= 0) {
                 throw new IllegalArgumentException("InstantCharacter config: every size must be positive, got "
                         + Arrays.toString(sizes) + ", ff_mult " + ffMult);
@@ -95,46 +97,38 @@ public final class InstantCharacterAdapter implements AutoCloseable {
                 throw new IllegalArgumentException("InstantCharacter config: ip_hidden_states_dim "
                         + ipHiddenStatesDim + " must equal the resampler's output_dim " + outputDim);
             }
-            if (ipNumAttentionHeads * ipHeadDim != ipHiddenSize) {
-                throw new IllegalArgumentException("InstantCharacter config: ip_adapter num_attention_heads "
-                        + ipNumAttentionHeads + " × head_dim " + ipHeadDim + " must equal hidden_size " + ipHiddenSize);
+            if (ipHiddenSize % ipHeadDim != 0) {
+                throw new IllegalArgumentException("InstantCharacter config: ip_hidden_size " + ipHiddenSize
+                        + " must be a multiple of ip_head_dim " + ipHeadDim);
             }
         }
 
-        /**
-         * Our {@code config.json} (see the class doc of the golden script and models/README.md): objects
-         * {@code image_proj} and {@code ip_adapter}; a field left out takes the published value.
-         */
+        /** Reads our {@code config.json}; an inconsistency is an error naming the file. */
         public static Config from(ModelConfig c) {
             Config p = PUBLISHED;
-            ModelConfig a = c.has("image_proj") ? c.section("image_proj") : null;
-            ModelConfig b = c.has("ip_adapter") ? c.section("ip_adapter") : null;
             try {
-                return read(p, a, b);
+                return new Config(c.integer("inner_dim", p.innerDim),
+                        c.integer("num_attention_heads", p.numAttentionHeads),
+                        c.integer("attention_head_dim", p.attentionHeadDim),
+                        c.integer("cross_attention_dim", p.crossAttentionDim), c.integer("num_layers", p.numLayers),
+                        c.integer("dim", p.dim), c.integer("depth", p.depth), c.integer("dim_head", p.dimHead),
+                        c.integer("heads", p.heads), c.integer("num_queries", p.numQueries),
+                        c.integer("embedding_dim", p.embeddingDim), c.integer("output_dim", p.outputDim),
+                        c.number("ff_mult", p.ffMult), c.integer("timestep_in_dim", p.timestepInDim),
+                        c.bool("timestep_flip_sin_to_cos", p.timestepFlipSinToCos),
+                        c.number("timestep_freq_shift", p.timestepFreqShift),
+                        c.integer("ip_hidden_size", p.ipHiddenSize),
+                        c.integer("ip_hidden_states_dim", p.ipHiddenStatesDim), c.integer("ip_head_dim", p.ipHeadDim),
+                        c.integer("num_processors", p.numProcessors));
             } catch (IllegalArgumentException e) {
                 throw e.getMessage().startsWith("InstantCharacter config:")
                         ? new IllegalArgumentException(c.file() + ": " + e.getMessage(), e) : e;
             }
         }
 
-        private static Config read(Config p, ModelConfig a, ModelConfig b) {
-            return new Config(integer(a, "inner_dim", p.innerDim), integer(a, "num_attention_heads",
-                    p.numAttentionHeads), integer(a, "attention_head_dim", p.attentionHeadDim),
-                    integer(a, "cross_attention_dim", p.crossAttentionDim), integer(a, "num_layers", p.numLayers),
-                    integer(a, "dim", p.dim), integer(a, "depth", p.depth), integer(a, "dim_head", p.dimHead),
-                    integer(a, "heads", p.heads), integer(a, "num_queries", p.numQueries),
-                    integer(a, "embedding_dim", p.embeddingDim), integer(a, "output_dim", p.outputDim),
-                    a == null ? p.ffMult : a.number("ff_mult", p.ffMult),
-                    integer(a, "timestep_in_dim", p.timestepInDim),
-                    a == null ? p.timestepFlipSinToCos : a.bool("timestep_flip_sin_to_cos", p.timestepFlipSinToCos),
-                    a == null ? p.timestepFreqShift : a.number("timestep_freq_shift", p.timestepFreqShift),
-                    integer(b, "hidden_size", p.ipHiddenSize), integer(b, "ip_hidden_states_dim", p.ipHiddenStatesDim),
-                    integer(b, "num_attention_heads", p.ipNumAttentionHeads), integer(b, "head_dim", p.ipHeadDim),
-                    integer(b, "num_layers", p.ipNumLayers));
-        }
-
-        private static int integer(ModelConfig c, String field, int fallback) {
-            return c == null ? fallback : c.integer(field, fallback);
+        /** The heads the processors split into: FLUX's, {@code ip_hidden_size / ip_head_dim}. */
+        public int ipNumAttentionHeads() {
+            return ipHiddenSize / ipHeadDim;
         }
 
         /** The resampler's feed-forward width, {@code int(dim · ff_mult)}. */
@@ -259,7 +253,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
         this.projOut = Linear.load(r, "proj_out", c.outputDim(), c.dim(), true);
         this.normOut = Norm.load(r, "norm_out", c.outputDim());
         List<Processor> procs = new ArrayList<>();
-        for (int i = 0; i < c.ipNumLayers(); i++) {
+        for (int i = 0; i < c.numProcessors(); i++) {
             procs.add(Processor.load(weights.child("ip_adapter"), String.valueOf(i), c));
         }
         this.processors = List.copyOf(procs);
@@ -274,19 +268,18 @@ public final class InstantCharacterAdapter implements AutoCloseable {
     }
 
     /**
-     * Loads the adapter from a checkpoint file ({@code .bin} torch zip or {@code .safetensors}, with the published
-     * architecture {@link Config#PUBLISHED}) or a folder holding one, with our {@code config.json} beside it if the
-     * architecture differs. In a folder the weights are {@value #CHECKPOINT_FILE}, else
+     * Loads the adapter from a checkpoint file ({@code .bin} torch zip or {@code .safetensors}) or a folder holding
+     * one. The architecture is our {@code config.json} in the same folder when there is one, else the published
+     * {@link Config#PUBLISHED}. In a folder the weights are {@value #CHECKPOINT_FILE}, else
      * {@code instantcharacter_ip-adapter.safetensors}, else the folder's only {@code .bin}/{@code .safetensors} file.
      * The weights stay memory-mapped until {@link #close}.
      */
     public static InstantCharacterAdapter load(Path path, CpuBackend backend) {
-        if (Files.isDirectory(path)) {
-            Path config = path.resolve("config.json");
-            return load(checkpointIn(path), Files.isRegularFile(config) ? Config.from(ModelConfig.read(config))
-                    : Config.PUBLISHED, backend);
-        }
-        return load(path, Config.PUBLISHED, backend);
+        Path file = Files.isDirectory(path) ? checkpointIn(path) : path;
+        Path folder = file.toAbsolutePath().getParent();
+        Path config = folder == null ? null : folder.resolve("config.json");
+        return load(file, config != null && Files.isRegularFile(config) ? Config.from(ModelConfig.read(config))
+                : Config.PUBLISHED, backend);
     }
 
     /** Loads the checkpoint file {@code file} with the architecture {@code config}. */
@@ -341,10 +334,10 @@ public final class InstantCharacterAdapter implements AutoCloseable {
      */
     public void requireCompatible(FluxTransformer.Config flux) {
         int attentions = flux.numLayers() + flux.numSingleLayers();
-        if (attentions != config.ipNumLayers() || flux.innerDim() != config.ipHiddenSize()
+        if (attentions != config.numProcessors() || flux.innerDim() != config.ipHiddenSize()
                 || flux.numAttentionHeads() != config.ipNumAttentionHeads()) {
             throw new IllegalArgumentException("InstantCharacter adapter (" + weights.path() + ") has "
-                    + config.ipNumLayers() + " processors of width " + config.ipHiddenSize() + " in "
+                    + config.numProcessors() + " processors of width " + config.ipHiddenSize() + " in "
                     + config.ipNumAttentionHeads() + " heads; the FLUX transformer has " + attentions
                     + " attentions (" + flux.numLayers() + " double + " + flux.numSingleLayers() + " single) of width "
                     + flux.innerDim() + " in " + flux.numAttentionHeads() + " heads");

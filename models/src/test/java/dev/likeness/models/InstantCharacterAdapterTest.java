@@ -40,7 +40,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class InstantCharacterAdapterTest {
     private static final CpuBackend BACKEND = new CpuBackend(1);
-    private static final String SET = "instantcharacter";
+    private static final String SET = "instantcharacter_adapter";
     private static final SafetensorsFile GOLDEN = SafetensorsFile.open(resource(SET, "outputs.safetensors"));
 
     @TempDir
@@ -200,7 +200,8 @@ class InstantCharacterAdapterTest {
         assertEquals(2688, p.innerDim());
         assertEquals(1024, p.numQueries());
         assertEquals(4096, p.outputDim());
-        assertEquals(57, p.ipNumLayers());
+        assertEquals(57, p.numProcessors());
+        assertEquals(24, p.ipNumAttentionHeads());
         assertEquals(3072, p.ipHiddenSize());
         // a config.json without fields is the published adapter
         Path empty = tmp.resolve("config.json");
@@ -214,30 +215,48 @@ class InstantCharacterAdapterTest {
 
     @Test
     void inconsistentConfigNamesTheFields() throws IOException {
-        Path file = Files.writeString(tmp.resolve("config.json"), "{\"image_proj\": {\"output_dim\": 12}}");
+        Path file = Files.writeString(tmp.resolve("config.json"), "{\"output_dim\": 12}");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> InstantCharacterAdapter.Config.from(ModelConfig.read(file)));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("ip_hidden_states_dim")
-                        && e.getMessage().contains("output_dim"),
-                e.getMessage());
-        Files.writeString(file, "{\"image_proj\": {\"num_queries\": \"many\"}}");
+                        && e.getMessage().contains("output_dim"), e.getMessage());
+        Files.writeString(file, "{\"num_queries\": \"many\"}");
         e = assertThrows(IllegalArgumentException.class,
                 () -> InstantCharacterAdapter.Config.from(ModelConfig.read(file)));
         assertTrue(e.getMessage().contains("config.json") && e.getMessage().contains("num_queries"), e.getMessage());
-        Files.writeString(file, "{\"image_proj\": {\"depth\": 0}}");
+        Files.writeString(file, "{\"depth\": 0}");
         e = assertThrows(IllegalArgumentException.class,
                 () -> InstantCharacterAdapter.Config.from(ModelConfig.read(file)));
         assertTrue(e.getMessage().contains("positive"), e.getMessage());
+        Files.writeString(file, "{\"ip_head_dim\": 100}");
+        e = assertThrows(IllegalArgumentException.class,
+                () -> InstantCharacterAdapter.Config.from(ModelConfig.read(file)));
+        assertTrue(e.getMessage().contains("ip_hidden_size 3072") && e.getMessage().contains("ip_head_dim 100"),
+                e.getMessage());
     }
 
     @Test
-    void publishedArchitectureRejectsTheTinyCheckpointNamingTensorAndShapes() {
+    void aFileReadsTheConfigBesideIt() {
+        // the pipeline passes the checkpoint file; our config.json beside it gives the tiny architecture
         Path bin = resource(SET, "adapter").resolve(InstantCharacterAdapter.CHECKPOINT_FILE);
-        TorchCheckpointException e = assertThrows(TorchCheckpointException.class,
-                () -> InstantCharacterAdapter.load(bin, BACKEND));
-        assertTrue(e.getMessage().contains(bin.toString())
-                && e.getMessage().contains("image_proj.cross_layer_blocks.0.norm1.weight")
-                && e.getMessage().contains("[16]") && e.getMessage().contains("[2688]"), e.getMessage());
+        try (InstantCharacterAdapter adapter = InstantCharacterAdapter.load(bin, BACKEND)) {
+            assertEquals(tinyConfig(), adapter.config());
+            assertEquals(2, adapter.config().ipNumAttentionHeads());
+        }
+    }
+
+    @Test
+    void publishedArchitectureRejectsTheTinyCheckpointNamingTensorAndShapes() throws IOException {
+        // alone in a folder, the file is read with the published architecture
+        Path bin = Files.copy(resource(SET, "adapter").resolve(InstantCharacterAdapter.CHECKPOINT_FILE),
+                tmp.resolve(InstantCharacterAdapter.CHECKPOINT_FILE));
+        for (Path path : List.of(bin, tmp)) {
+            TorchCheckpointException e = assertThrows(TorchCheckpointException.class,
+                    () -> InstantCharacterAdapter.load(path, BACKEND));
+            assertTrue(e.getMessage().contains(bin.toString())
+                    && e.getMessage().contains("image_proj.cross_layer_blocks.0.norm1.weight")
+                    && e.getMessage().contains("[16]") && e.getMessage().contains("[2688]"), e.getMessage());
+        }
     }
 
     @Test

@@ -4,7 +4,8 @@ models/norm_layer.py of Tencent-Hunyuan/InstantCharacter at the commit pinned in
 The official source is not committed: official.py finds it ($INSTANTCHARACTER_SRC or a download) and checks its sha256.
 Needs the flux goldens first (golden/flux/model is the tiny FLUX transformer the processors are installed in).
 
-Writes under golden/instantcharacter/:
+Writes under golden/instantcharacter_adapter/ (the set is not called "instantcharacter": that name is the
+whole-pipeline golden, pipeline_instantcharacter.py):
   adapter/       config.json (our format, see below) and instantcharacter_ip-adapter.bin, written as the published
                  file is: torch.save({"image_proj": CrossLayerCrossScaleProjector.state_dict(),
                  "ip_adapter": ModuleList(processors in attn_processors order).state_dict()}), f32 tensors
@@ -23,12 +24,11 @@ Writes under golden/instantcharacter/:
                      in its SDPA), params e_broadcast
     flux_bf16        adapter_bf16 processors at scale 0.9
 
-config.json (ours; the published checkpoint has none, and the Java side then uses pipeline.py's values):
-  "image_proj": the CrossLayerCrossScaleProjector constructor arguments (inner_dim, num_attention_heads,
-                attention_head_dim, cross_attention_dim, num_layers, dim, depth, dim_head, heads, num_queries,
-                embedding_dim, output_dim, ff_mult, timestep_in_dim, timestep_flip_sin_to_cos, timestep_freq_shift)
-  "ip_adapter": hidden_size and ip_hidden_states_dim (the FluxIPAttnProcessor arguments), num_attention_heads (the
-                FLUX attention's heads the processor splits into), head_dim (its RMSNorm size), num_layers (processors)
+config.json (ours; the published checkpoint has none, and the Java side then uses pipeline.py's values), one object:
+  the CrossLayerCrossScaleProjector constructor arguments (inner_dim, num_attention_heads, attention_head_dim,
+  cross_attention_dim, num_layers, dim, depth, dim_head, heads, num_queries, embedding_dim, output_dim, ff_mult,
+  timestep_in_dim, timestep_flip_sin_to_cos, timestep_freq_shift), ip_hidden_size and ip_hidden_states_dim (the
+  FluxIPAttnProcessor arguments), ip_head_dim (its RMSNorm size, FLUX's head dim) and num_processors
 
 The published processor hard-codes RMSNorm(128), FLUX.1's head dim. The tiny FLUX has head dim 16, so each processor's
 norm_ip_q / norm_ip_k are replaced by the same official RMSNorm class built with d=16 (eps 1e-6, as published).
@@ -114,7 +114,7 @@ def run_flux(flux, x, tokens, scale):
 
 def generate(out_dir):
     resampler, attn_processor, norm_layer = official_modules()
-    folder = out_dir / "instantcharacter"
+    folder = out_dir / "instantcharacter_adapter"
     flux_folder = out_dir / "flux" / "model"
     if not flux_folder.is_dir():
         raise SystemExit(f"{flux_folder} is missing: run tools/reference/run.sh flux first")
@@ -126,11 +126,8 @@ def generate(out_dir):
     flux = FluxTransformer2DModel.from_pretrained(flux_folder).eval()
     head_dim = flux.config.attention_head_dim
     procs = processors(flux, attn_processor, norm_layer, head_dim)
-    config = {"image_proj": PROJ,
-              "ip_adapter": {"hidden_size": flux.config.num_attention_heads * head_dim,
-                             "ip_hidden_states_dim": PROJ["output_dim"],
-                             "num_attention_heads": flux.config.num_attention_heads, "head_dim": head_dim,
-                             "num_layers": len(procs)}}
+    config = dict(PROJ, ip_hidden_size=flux.config.num_attention_heads * head_dim,
+                  ip_hidden_states_dim=PROJ["output_dim"], ip_head_dim=head_dim, num_processors=len(procs))
     state = {"image_proj": projector.state_dict(), "ip_adapter": torch.nn.ModuleList(procs.values()).state_dict()}
     for name, dtype in (("adapter", torch.float32), ("adapter_bf16", torch.bfloat16)):
         (folder / name).mkdir(parents=True, exist_ok=True)
