@@ -12,7 +12,7 @@ venv="${LIKENESS_REF_VENV:-$here/.venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import torch, diffusers, transformers, safetensors, numpy" 2>/dev/null \
+if ! "$venv/bin/python" -c "import torch, diffusers, transformers, safetensors, numpy, timm, einops" 2>/dev/null \
    || ! "$venv/bin/pip" freeze 2>/dev/null | grep -qx "torch==2.6.0"; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 fi

@@ -1,4 +1,5 @@
-"""Elementwise ops and activations: broadcasting add/sub/mul/div, x * s + t, gelu (erf and tanh), quick-gelu, silu.
+"""Elementwise ops and activations: broadcasting add/sub/mul/div, x * s + t, gelu (erf and tanh), quick-gelu, silu,
+sqrt.
 
 binary.safetensors      roles x, y, out; params op ("add", "sub", "mul", "div") and optional views (see views.py)
 affine.safetensors      roles x, out; params s, t: out = x * s + t with Python scalars, as torch computes it
@@ -6,6 +7,7 @@ gelu.safetensors        roles x, out (and ref64 on the dense grid cases: the f64
                         max-abs-error check); params approximate ("none" or "tanh")
 quick_gelu.safetensors  roles x, out (CLIP: x * sigmoid(1.702 x))
 silu.safetensors        roles x, out
+sqrt.safetensors        roles x, out (non-negative x)
 bf16/f16 inputs give torch's bf16/f16 results (precision "bf16"/"f16"); f32 tensors combined with bf16 ones are
 promoted by torch to f32 and checked at f32 precision.
 """
@@ -155,6 +157,21 @@ def activations(out_dir):
         case("sliced", randn(13, 13, 134, scale=3.0), views={"x": [["slice", 1, 0, 134, 2]]})
         case("bf16", randn(14, 13, 67, scale=3.0, dtype=torch.bfloat16), precision="bf16")
         g.save(out_dir)
+
+    # sqrt on non-negative values (a mean of squares, in the InstantCharacter RMS norm), zero and +inf included
+    g = Golden("sqrt")
+
+    def case(cname, x, views=None, precision="f32"):
+        p = {"views": views} if views else {}
+        g.case(cname, p, precision=precision, x=x, out=torch.sqrt(viewed(p, x=x)["x"]))
+
+    case("random_13x67", randn(21, 13, 67, scale=3.0).abs())
+    case("random_1003", randn(22, 2, 1003, scale=2.0).square())
+    case("grid", _grid().abs())
+    case("specials", _specials().abs())
+    case("sliced", randn(23, 13, 134, scale=3.0).abs(), views={"x": [["slice", 1, 0, 134, 2]]})
+    case("bf16", randn(24, 13, 67, scale=3.0, dtype=torch.bfloat16).abs(), precision="bf16")
+    g.save(out_dir)
 
 
 def generate(out_dir):

@@ -93,6 +93,9 @@ public interface Backend extends AutoCloseable {
     /** torch {@code F.silu(x)}. */
     Tensor silu(Tensor x);
 
+    /** torch {@code torch.sqrt(x)} (correctly rounded; NaN for negative x). */
+    Tensor sqrt(Tensor x);
+
     // ------------------------------------------------------------------ normalization
 
     /** torch {@code F.layer_norm(x, [x.size(-1)], weight, bias, eps)}; weight and bias may be null (no affine). */

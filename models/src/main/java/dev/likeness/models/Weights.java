@@ -4,37 +4,119 @@ import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.engine.safetensors.Checkpoint;
 import dev.likeness.engine.safetensors.SafetensorsException;
+import dev.likeness.engine.torch.TorchCheckpoint;
+import dev.likeness.engine.torch.TorchCheckpointException;
 
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.Locale;
+import java.util.function.Function;
 
 /**
- * A model's weights, read by name from a (possibly sharded) safetensors checkpoint with a key prefix, e.g.
+ * A model's weights, read by name from a (possibly sharded) safetensors checkpoint or a {@code torch.save} zip
+ * checkpoint ({@code .bin}, {@code .pt}, {@code .pth}), with a key prefix, e.g.
  * {@code weights.child("encoder").child("layers.3").get("fc1.weight", 4096, 1024)}. Tensors stay memory-mapped in
  * their stored dtype (the kernels convert in blocks); every shape is checked against what the model's config implies,
- * and a missing tensor or a wrong shape is an error naming the file, the tensor and what was expected.
+ * and a missing tensor or a wrong shape is an error naming the file, the tensor and what was expected
+ * ({@link SafetensorsException} for safetensors, {@link TorchCheckpointException} for torch checkpoints).
  */
 public final class Weights implements AutoCloseable {
-    private final Checkpoint checkpoint;
+    /** The checkpoint underneath: its names, tensors, and the errors it reports. */
+    private interface Source extends AutoCloseable {
+        Path path();
+
+        boolean contains(String name);
+
+        Tensor tensor(String name, CpuBackend backend);
+
+        /** The file holding {@code name} (a shard of a sharded checkpoint). */
+        Path fileOf(String name);
+
+        RuntimeException error(String message);
+
+        @Override
+        void close();
+    }
+
+    private record Safetensors(Checkpoint checkpoint) implements Source {
+        public Path path() {
+            return checkpoint.path();
+        }
+
+        public boolean contains(String name) {
+            return checkpoint.contains(name);
+        }
+
+        public Tensor tensor(String name, CpuBackend backend) {
+            return checkpoint.tensor(name, backend);
+        }
+
+        public Path fileOf(String name) {
+            return checkpoint.shardOf(name);
+        }
+
+        public RuntimeException error(String message) {
+            return new SafetensorsException(message);
+        }
+
+        public void close() {
+            checkpoint.close();
+        }
+    }
+
+    private record Torch(TorchCheckpoint checkpoint) implements Source {
+        public Path path() {
+            return checkpoint.path();
+        }
+
+        public boolean contains(String name) {
+            return checkpoint.contains(name);
+        }
+
+        public Tensor tensor(String name, CpuBackend backend) {
+            return checkpoint.tensor(name, backend);
+        }
+
+        public Path fileOf(String name) {
+            return checkpoint.path();
+        }
+
+        public RuntimeException error(String message) {
+            return new TorchCheckpointException(message);
+        }
+
+        public void close() {
+            checkpoint.close();
+        }
+    }
+
+    private final Source source;
     private final CpuBackend backend;
     private final String prefix;
     private final boolean owner;
 
-    private Weights(Checkpoint checkpoint, CpuBackend backend, String prefix, boolean owner) {
-        this.checkpoint = checkpoint;
+    private Weights(Source source, CpuBackend backend, String prefix, boolean owner) {
+        this.source = source;
         this.backend = backend;
         this.prefix = prefix;
         this.owner = owner;
     }
 
-    /** Opens a checkpoint: a directory (index or single file), an index file, or one {@code .safetensors} file. */
+    /**
+     * Opens a checkpoint: a directory (safetensors index or single file), an index file, one {@code .safetensors}
+     * file, or a {@code torch.save} zip file ({@code .bin}, {@code .pt}, {@code .pth}).
+     */
     public static Weights open(Path path, CpuBackend backend) {
-        return new Weights(Checkpoint.open(path), backend, "", true);
+        String name = path.getFileName() == null ? "" : path.getFileName().toString().toLowerCase(Locale.ROOT);
+        boolean torch = name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth");
+        Function<Path, Source> opener = torch ? p -> new Torch(TorchCheckpoint.open(p))
+                : p -> new Safetensors(Checkpoint.open(p));
+        return new Weights(opener.apply(path), backend, "", true);
     }
 
     /** The weights under {@code name + "."}. */
     public Weights child(String name) {
-        return new Weights(checkpoint, backend, prefix + name + ".", false);
+        return new Weights(source, backend, prefix + name + ".", false);
     }
 
     /** The full key of {@code name} in the checkpoint. */
@@ -43,23 +125,23 @@ public final class Weights implements AutoCloseable {
     }
 
     public boolean has(String name) {
-        return checkpoint.contains(prefix + name);
+        return source.contains(prefix + name);
     }
 
     /** The tensor {@code prefix + name}, which must have exactly {@code shape}. */
     public Tensor get(String name, int... shape) {
         String k = prefix + name;
-        if (!checkpoint.contains(k)) {
-            throw new SafetensorsException(checkpoint.path() + ": missing tensor '" + k + "' (expected shape "
+        if (!source.contains(k)) {
+            throw source.error(source.path() + ": missing tensor '" + k + "' (expected shape "
                     + Arrays.toString(shape) + ")");
         }
-        Tensor t = checkpoint.tensor(k, backend);
+        Tensor t = source.tensor(k, backend);
         if (!Arrays.equals(t.shape(), shape)) {
-            throw new SafetensorsException(checkpoint.shardOf(k) + ": tensor '" + k + "' has shape "
-                    + Arrays.toString(t.shape()) + ", expected " + Arrays.toString(shape));
+            throw source.error(source.fileOf(k) + ": tensor '" + k + "' has shape " + Arrays.toString(t.shape())
+                    + ", expected " + Arrays.toString(shape));
         }
         if (!t.dtype().isFloatingPoint()) {
-            throw new SafetensorsException(checkpoint.shardOf(k) + ": tensor '" + k + "' is " + t.dtype()
+            throw source.error(source.fileOf(k) + ": tensor '" + k + "' is " + t.dtype()
                     + ", expected a floating-point dtype");
         }
         return t;
@@ -74,15 +156,24 @@ public final class Weights implements AutoCloseable {
         return backend;
     }
 
+    /** The checkpoint's path: the file or folder that was opened. */
+    public Path path() {
+        return source.path();
+    }
+
+    /** The safetensors checkpoint underneath; an error for weights over a torch checkpoint. */
     public Checkpoint checkpoint() {
-        return checkpoint;
+        if (source instanceof Safetensors s) {
+            return s.checkpoint();
+        }
+        throw new IllegalStateException(source.path() + " is a torch checkpoint, not safetensors");
     }
 
     /** Unmaps the checkpoint (only the weights object returned by {@link #open} owns it). */
     @Override
     public void close() {
         if (owner) {
-            checkpoint.close();
+            source.close();
         }
     }
 }

@@ -8,7 +8,7 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Pointwise activations in f32, written as torch's CPU kernels write them (same operation order): {@code F.gelu}
- * (erf form and {@code approximate="tanh"}), CLIP's quick-gelu and {@code F.silu}.
+ * (erf form and {@code approximate="tanh"}), CLIP's quick-gelu, {@code F.silu}, and {@code torch.sqrt}.
  *
  * <p>Every element, including the last partial vector, goes through the same vector code (masked tails), so a value's
  * result never depends on where it sits in the tensor or how the work was split over threads.
@@ -55,7 +55,7 @@ final class Activations {
     private static final float C8 = -1.556815266609192f;
 
     /** Which activation a map call computes. */
-    private enum Fn { GELU_ERF, GELU_TANH, QUICK_GELU, SILU }
+    private enum Fn { GELU_ERF, GELU_TANH, QUICK_GELU, SILU, SQRT }
 
     /** torch {@code F.gelu(x)} = {@code x * 0.5 * (1 + erf(x / sqrt(2)))}, or with {@code approximate="tanh"}. */
     static Tensor gelu(CpuBackend b, Tensor x, boolean tanh) {
@@ -72,6 +72,11 @@ final class Activations {
         return map(b, "silu", x, Fn.SILU);
     }
 
+    /** torch {@code torch.sqrt(x)}, correctly rounded as IEEE requires (and torch computes). */
+    static Tensor sqrt(CpuBackend b, Tensor x) {
+        return map(b, "sqrt", x, Fn.SQRT);
+    }
+
     private static Tensor map(CpuBackend b, String op, Tensor x, Fn fn) {
         if (x == null) {
             throw new IllegalArgumentException(op + ": x must not be null");
@@ -85,6 +90,7 @@ final class Activations {
                 case GELU_TANH -> geluTanh(src, dst, start, end);
                 case QUICK_GELU -> quickGelu(src, dst, start, end);
                 case SILU -> silu(src, dst, start, end);
+                case SQRT -> sqrt(src, dst, start, end);
             }
         });
         return b.wrap(dst, x.shape());
@@ -125,6 +131,13 @@ final class Activations {
             VectorMask<Float> m = S.indexInRange(i, end);
             FloatVector v = FloatVector.fromArray(S, src, i, m);
             v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(dst, i, m);
+        }
+    }
+
+    private static void sqrt(float[] src, float[] dst, int start, int end) {
+        for (int i = start; i < end; i += S.length()) {
+            VectorMask<Float> m = S.indexInRange(i, end);
+            FloatVector.fromArray(S, src, i, m).lanewise(VectorOperators.SQRT).intoArray(dst, i, m);
         }
     }
 

@@ -231,6 +231,11 @@ public final class CpuBackend implements Backend {
         return Activations.silu(this, x);
     }
 
+    @Override
+    public Tensor sqrt(Tensor x) {
+        return Activations.sqrt(this, x);
+    }
+
     // ------------------------------------------------------------------ normalization
 
     @Override

@@ -15,7 +15,10 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** gelu (erf and tanh forms), quick-gelu and silu against torch (golden sets "gelu", "quick_gelu", "silu"). */
+/**
+ * gelu (erf and tanh forms), quick-gelu, silu and sqrt against torch (golden sets "gelu", "quick_gelu", "silu",
+ * "sqrt").
+ */
 class ActivationOpsTest {
     private static final CpuBackend CPU = new CpuBackend(2);
 
@@ -48,6 +51,11 @@ class ActivationOpsTest {
     @TestFactory
     Stream<DynamicTest> siluMatchesTorch() {
         return golden("silu", (c, x) -> CPU.silu(x));
+    }
+
+    @TestFactory
+    Stream<DynamicTest> sqrtMatchesTorch() {
+        return golden("sqrt", (c, x) -> CPU.sqrt(x));
     }
 
     /**
@@ -89,7 +97,7 @@ class ActivationOpsTest {
         try (CpuBackend one = new CpuBackend(1)) {
             for (Function<CpuBackend, Function<Tensor, Tensor>> op : java.util.List.<Function<CpuBackend,
                     Function<Tensor, Tensor>>>of(b -> t -> b.gelu(t, false), b -> t -> b.gelu(t, true),
-                    b -> b::silu, b -> b::quickGelu)) {
+                    b -> b::silu, b -> b::quickGelu, b -> b::sqrt)) {
                 float[] all = op.apply(CPU).apply(x).toFloatArray();
                 assertArrayEquals(all, op.apply(one).apply(one.transfer(x)).toFloatArray());
                 // a row taken alone (other vector alignment, other tail) gives the same values
