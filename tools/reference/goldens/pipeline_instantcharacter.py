@@ -131,11 +131,13 @@ def tokenizer_dirs(tmp):
     clip.mkdir()
     t5.mkdir()
     for src, dst in (("clip-vocab.json.gz", clip / "vocab.json"), ("clip-merges.txt.gz", clip / "merges.txt"),
-                     ("t5-spiece.model.gz", t5 / "spiece.model")):
+                     ("t5-tokenizer.json.gz", t5 / "tokenizer.json")):
         dst.write_bytes(gzip.decompress((TOKENIZERS / src).read_bytes()))
-    # FLUX.1-dev's tokenizer configs set model_max_length 77 and 512 (FluxPipeline pads to these)
+    # FLUX.1-dev's tokenizer configs set model_max_length 77 and 512 (FluxPipeline pads to these); like FLUX.1-dev's
+    # tokenizer_2, the T5 tokenizer is a tokenizer.json (the fast tokenizer's own file: converted tokenizers can split
+    # a lone leading "▁" differently from the SentencePiece model they came from)
     return CLIPTokenizer(str(clip / "vocab.json"), str(clip / "merges.txt"), model_max_length=77), \
-        T5TokenizerFast(vocab_file=str(t5 / "spiece.model"), model_max_length=512)
+        T5TokenizerFast(tokenizer_file=str(t5 / "tokenizer.json"), model_max_length=512)
 
 
 def components():

@@ -32,12 +32,14 @@ import java.util.zip.GZIPInputStream;
  * <p>The model is described by the resource {@code tiny/manifest.json} (written by the reference script
  * {@code tools/reference/goldens/pipeline_instantcharacter.py}: every component's config and every tensor's name,
  * shape and value rule) plus the tokenizer files shipped beside it (the real CLIP BPE vocabulary and a small T5
- * SentencePiece model). {@link #materialize} writes it out as the same folder layout real weights use
+ * Unigram tokenizer, as {@code tokenizer.json}). {@link #materialize} writes it out as the same folder layout real weights use
  * ({@link ModelPaths}), so it loads through exactly the same code; the folder is cached under a name derived from the
  * manifest's hash.
  */
 public final class TinyModel {
     private static final String RESOURCES = "/dev/likeness/pipeline/tiny/";
+    private static final String[] RESOURCE_FILES = {"manifest.json", "clip-vocab.json.gz", "clip-merges.txt.gz",
+            "t5-tokenizer.json.gz"};
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private TinyModel() {
@@ -124,7 +126,7 @@ public final class TinyModel {
         unzipResource("clip-vocab.json.gz", tokenizer.resolve("vocab.json"));
         unzipResource("clip-merges.txt.gz", tokenizer.resolve("merges.txt"));
         Path tokenizer2 = Files.createDirectories(root.resolve(ModelPaths.FLUX_DIR).resolve("tokenizer_2"));
-        unzipResource("t5-spiece.model.gz", tokenizer2.resolve("spiece.model"));
+        unzipResource("t5-tokenizer.json.gz", tokenizer2.resolve("tokenizer.json"));
     }
 
     static JsonNode manifest() {
@@ -135,10 +137,16 @@ public final class TinyModel {
         }
     }
 
+    /** The SHA-256 of every resource the model is built from (a change to any gives a new cache folder). */
     private static String manifestHash() {
-        try (InputStream in = resource("manifest.json")) {
+        try {
             MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            sha.update(in.readAllBytes());
+            for (String name : RESOURCE_FILES) {
+                try (InputStream in = resource(name)) {
+                    sha.update(name.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                    sha.update(in.readAllBytes());
+                }
+            }
             return HexFormat.of().formatHex(sha.digest());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
