@@ -8,8 +8,15 @@ import dev.likeness.engine.torch.TorchCheckpoint;
 import dev.likeness.engine.torch.TorchCheckpointException;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Locale;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.Callable;
 import java.util.function.Function;
 
 /**
@@ -21,9 +28,57 @@ import java.util.function.Function;
  * ({@link SafetensorsException} for safetensors, {@link TorchCheckpointException} for torch checkpoints).
  */
 public final class Weights implements AutoCloseable {
+    /** Set while {@link #audit} runs: where problems are collected instead of thrown. */
+    private static final ScopedValue<Audit> AUDIT = ScopedValue.newInstance();
+
+    /**
+     * What an {@link #audit} found: every missing, mis-shaped or non-floating tensor (each naming the file, the tensor
+     * and what was expected) and, per checkpoint, the tensors the model never asked for.
+     */
+    public static final class Audit {
+        private final List<String> problems = Collections.synchronizedList(new ArrayList<>());
+        private final List<String> unused = Collections.synchronizedList(new ArrayList<>());
+        private final List<Weights> opened = Collections.synchronizedList(new ArrayList<>());
+
+        public List<String> problems() {
+            return List.copyOf(problems);
+        }
+
+        /** One line per checkpoint that holds tensors the model does not use (a hint of a wrong file). */
+        public List<String> unused() {
+            return List.copyOf(unused);
+        }
+
+        /** Records an error that stopped a model from being checked further. */
+        public void problem(String message) {
+            problems.add(message);
+        }
+    }
+
+    /**
+     * Runs {@code load} (which opens and binds models as usual) in audit mode: a missing, mis-shaped or non-floating
+     * tensor is recorded in {@code audit} and replaced by a zero placeholder of the expected shape (no memory: a
+     * broadcast view) so the model goes on binding and every problem is found, not just the first. For checking
+     * weight folders only: the placeholders are not weights.
+     */
+    public static <T> T audit(Audit audit, Callable<T> load) throws Exception {
+        try {
+            return ScopedValue.where(AUDIT, audit).call(load::call);
+        } finally {
+            synchronized (audit.opened) {
+                for (Weights w : audit.opened) {
+                    w.reportUnused(audit);
+                }
+                audit.opened.clear();
+            }
+        }
+    }
+
     /** The checkpoint underneath: its names, tensors, and the errors it reports. */
     private interface Source extends AutoCloseable {
         Path path();
+
+        Set<String> names();
 
         boolean contains(String name);
 
@@ -41,6 +96,10 @@ public final class Weights implements AutoCloseable {
     private record Safetensors(Checkpoint checkpoint) implements Source {
         public Path path() {
             return checkpoint.path();
+        }
+
+        public Set<String> names() {
+            return checkpoint.names();
         }
 
         public boolean contains(String name) {
@@ -69,6 +128,10 @@ public final class Weights implements AutoCloseable {
             return checkpoint.path();
         }
 
+        public Set<String> names() {
+            return checkpoint.names();
+        }
+
         public boolean contains(String name) {
             return checkpoint.contains(name);
         }
@@ -94,12 +157,15 @@ public final class Weights implements AutoCloseable {
     private final CpuBackend backend;
     private final String prefix;
     private final boolean owner;
+    /** The full keys asked for, shared by a checkpoint's children; only kept in audit mode. */
+    private final Set<String> used;
 
-    private Weights(Source source, CpuBackend backend, String prefix, boolean owner) {
+    private Weights(Source source, CpuBackend backend, String prefix, boolean owner, Set<String> used) {
         this.source = source;
         this.backend = backend;
         this.prefix = prefix;
         this.owner = owner;
+        this.used = used;
     }
 
     /**
@@ -111,12 +177,18 @@ public final class Weights implements AutoCloseable {
         boolean torch = name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth");
         Function<Path, Source> opener = torch ? p -> new Torch(TorchCheckpoint.open(p))
                 : p -> new Safetensors(Checkpoint.open(p));
-        return new Weights(opener.apply(path), backend, "", true);
+        Audit audit = AUDIT.isBound() ? AUDIT.get() : null;
+        Weights w = new Weights(opener.apply(path), backend, "", true,
+                audit == null ? null : Collections.synchronizedSet(new LinkedHashSet<>()));
+        if (audit != null) {
+            audit.opened.add(w);
+        }
+        return w;
     }
 
     /** The weights under {@code name + "."}. */
     public Weights child(String name) {
-        return new Weights(source, backend, prefix + name + ".", false);
+        return new Weights(source, backend, prefix + name + ".", false, used);
     }
 
     /** The full key of {@code name} in the checkpoint. */
@@ -125,26 +197,52 @@ public final class Weights implements AutoCloseable {
     }
 
     public boolean has(String name) {
+        if (used != null) {
+            used.add(prefix + name);
+        }
         return source.contains(prefix + name);
     }
 
     /** The tensor {@code prefix + name}, which must have exactly {@code shape}. */
     public Tensor get(String name, int... shape) {
         String k = prefix + name;
+        if (used != null) {
+            used.add(k);
+        }
         if (!source.contains(k)) {
-            throw source.error(source.path() + ": missing tensor '" + k + "' (expected shape "
-                    + Arrays.toString(shape) + ")");
+            return fail(source.path() + ": missing tensor '" + k + "' (expected shape " + Arrays.toString(shape)
+                    + ")", shape);
         }
         Tensor t = source.tensor(k, backend);
         if (!Arrays.equals(t.shape(), shape)) {
-            throw source.error(source.fileOf(k) + ": tensor '" + k + "' has shape " + Arrays.toString(t.shape())
-                    + ", expected " + Arrays.toString(shape));
+            return fail(source.fileOf(k) + ": tensor '" + k + "' has shape " + Arrays.toString(t.shape())
+                    + ", expected " + Arrays.toString(shape), shape);
         }
         if (!t.dtype().isFloatingPoint()) {
-            throw source.error(source.fileOf(k) + ": tensor '" + k + "' is " + t.dtype()
-                    + ", expected a floating-point dtype");
+            return fail(source.fileOf(k) + ": tensor '" + k + "' is " + t.dtype()
+                    + ", expected a floating-point dtype", shape);
         }
         return t;
+    }
+
+    /** Throws, or in audit mode records the problem and returns a zero placeholder of {@code shape}. */
+    private Tensor fail(String message, int[] shape) {
+        if (!AUDIT.isBound()) {
+            throw source.error(message);
+        }
+        AUDIT.get().problems.add(message);
+        int[] ones = new int[shape.length];
+        Arrays.fill(ones, 1);
+        return backend.zeros(dev.likeness.engine.DType.F32, ones).expand(shape);
+    }
+
+    private void reportUnused(Audit audit) {
+        Set<String> left = new TreeSet<>(source.names());
+        left.removeAll(used);
+        if (!left.isEmpty()) {
+            audit.unused.add(source.path() + ": " + left.size() + " tensor(s) the model does not use, e.g. '"
+                    + left.iterator().next() + "'");
+        }
     }
 
     /** Like {@link #get} but null when the checkpoint has no such tensor (an optional bias). */

@@ -151,7 +151,7 @@ public record ModelPaths(Path flux, Path siglip, Path dinov2, Path adapter) {
         }
     }
 
-    private FluxTransformer loadTransformer(CpuBackend backend) {
+    FluxTransformer loadTransformer(CpuBackend backend) {
         Path folder = flux.resolve("transformer");
         if (Files.isRegularFile(folder.resolve("config.json"))) {
             return FluxTransformer.load(folder, backend);
