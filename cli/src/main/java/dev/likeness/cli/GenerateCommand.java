@@ -10,10 +10,9 @@ import dev.likeness.pipeline.ImageSize;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.ModelPaths;
 import dev.likeness.pipeline.TinyModel;
-import dev.likeness.pipeline.image.EncodedImage;
 import dev.likeness.pipeline.image.ImageDecoder;
-import dev.likeness.pipeline.image.ImageEncoder;
 import dev.likeness.pipeline.image.InvalidImageException;
+import dev.likeness.pipeline.image.OutputImages;
 import dev.likeness.pipeline.image.RgbImage;
 import dev.likeness.pipeline.image.SubjectImages;
 import picocli.CommandLine.Command;
@@ -153,7 +152,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new Likeness.UsageError("--image: no such file " + image);
         }
         try {
-            return ImageDecoder.decode(bytes, "--image");
+            return new ImageDecoder().decode(bytes, "--image");
         } catch (InvalidImageException e) {
             throw new Likeness.UsageError(e.getMessage());
         }
@@ -182,20 +181,21 @@ final class GenerateCommand implements Callable<Integer> {
     private int writeOutputs(InstantCharacterPipeline.Result result, ImageSize size, String fmt, long usedSeed,
                              PrintWriter err, PrintWriter stdout) throws IOException {
         Files.createDirectories(out);
-        List<RgbImage> images = ImageEncoder.fromTensor(result.images());
+        List<RgbImage> images = OutputImages.toImages(result.images());
         ObjectNode json = JSON.createObjectNode();
         ArrayNode array = json.putArray("images");
         ArrayNode nsfw = JSON.createArrayNode();
         for (int i = 0; i < images.size(); i++) {
-            EncodedImage encoded = ImageEncoder.encode(images.get(i), fmt);
-            Path file = out.resolve("likeness-" + usedSeed + "-" + (i + 1) + "." + (fmt.equals("png") ? "png" : "jpg"));
-            Files.write(file, encoded.bytes());
+            boolean png = fmt.equals("png");
+            byte[] bytes = png ? OutputImages.png(images.get(i)) : OutputImages.jpeg(images.get(i));
+            Path file = out.resolve("likeness-" + usedSeed + "-" + (i + 1) + (png ? ".png" : ".jpg"));
+            Files.write(file, bytes);
             err.println("likeness: wrote " + file);
             ObjectNode img = array.addObject();
             img.put("url", file.toAbsolutePath().toUri().toString());
-            img.put("content_type", encoded.contentType());
+            img.put("content_type", png ? "image/png" : "image/jpeg");
             img.put("file_name", file.getFileName().toString());
-            img.put("file_size", encoded.bytes().length);
+            img.put("file_size", bytes.length);
             img.put("width", size.width());
             img.put("height", size.height());
             nsfw.add(false);
