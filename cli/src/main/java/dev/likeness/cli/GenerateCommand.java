@@ -89,6 +89,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--models", paramLabel = "DIR",
             description = "Folder with the real weights (see 'likeness models check'); default $LIKENESS_MODELS, "
+                    + "else 'models' in the config file ($LIKENESS_CONFIG or ~/.config/likeness/config.properties), "
                     + "else the built-in tiny model.")
     Path models;
 
@@ -158,10 +159,14 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    private ModelPaths modelPaths(PrintWriter err) {
+    /** The weights folder: --models, else $LIKENESS_MODELS, else "models" in the config file, else none. */
+    private ModelPaths modelPaths(PrintWriter err) throws IOException {
         Path dir = models;
         if (dir == null && System.getenv("LIKENESS_MODELS") != null && !System.getenv("LIKENESS_MODELS").isBlank()) {
             dir = Path.of(System.getenv("LIKENESS_MODELS"));
+        }
+        if (dir == null) {
+            dir = Config.models();
         }
         if (dir == null) {
             err.println("likeness: no weights configured (--models / LIKENESS_MODELS): using the built-in tiny model."

@@ -45,10 +45,15 @@ public final class TinyModel {
     private TinyModel() {
     }
 
-    /** The default cache: {@code $LIKENESS_CACHE} or {@code ~/.cache/likeness}, then {@code tiny-<hash>}. */
+    /**
+     * The default cache: the system property {@code likeness.cache}, else {@code $LIKENESS_CACHE}, else
+     * {@code ~/.cache/likeness}; then {@code tiny-<hash>}.
+     */
     public static Path defaultDirectory() {
+        String prop = System.getProperty("likeness.cache");
         String env = System.getenv("LIKENESS_CACHE");
-        Path base = env != null && !env.isBlank() ? Path.of(env)
+        Path base = prop != null && !prop.isBlank() ? Path.of(prop)
+                : env != null && !env.isBlank() ? Path.of(env)
                 : Path.of(System.getProperty("user.home"), ".cache", "likeness");
         return base.resolve("tiny-" + manifestHash().substring(0, 16));
     }
