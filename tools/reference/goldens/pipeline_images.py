@@ -16,12 +16,13 @@ pattern(w, h) below defines and the Java test recomputes. Case "values" runs bot
 holding every 8-bit value in every channel, and stores their full outputs.
 
 images/postprocess.safetensors: VaeImageProcessor.postprocess(output_type="pil") of f32 and bf16 tensors in about
-[-1.2, 1.2] (with exact .5 ties after scaling): "x" [B, 3, H, W] and "out" [B, H, W, 3] uint8.
+[-1.2, 1.2] (with exact k + 0.5 ties after scaling, in the f32 case): "x" [B, 3, H, W] and "out" [B, H, W, 3] uint8.
 
 images/decode.safetensors: files encoded by Pillow ("file", uint8 bytes) and Pillow's decoding of them ("rgb"
 [h, w, 3] uint8), alpha composited on white by pasting through the alpha mask, EXIF orientation applied with
-ImageOps.exif_transpose: WebP lossless, lossy, lossless and lossy with alpha, JPEG 4:2:0 and 4:4:4, a CMYK JPEG, and
-PNGs whose eXIf chunk carries each of the 8 orientations.
+ImageOps.exif_transpose: WebP lossless, lossy (noise, and a smooth image), lossless and lossy with alpha, JPEG 4:2:0, 4:4:4, progressive,
+grayscale and CMYK (Adobe, inverted), PNG RGBA, gray + alpha and a palette with per-entry alpha, PNGs whose eXIf chunk
+carries each of the 8 orientations, a JPEG with orientation 8 and a lossless WebP with orientation 6.
 """
 import hashlib
 import io
@@ -160,14 +161,29 @@ def generate_subject(out):
     save(tensors, meta, out / "subject.safetensors")
 
 
+def exact_tie(k):
+    """An f32 x whose (x * 0.5 + 0.5) * 255 is exactly k + 0.5 in float32 (numpy then rounds it to even)."""
+    v = np.float32((k + 0.5) / 255)
+    while v * np.float32(255) < np.float32(k + 0.5):
+        v = np.nextafter(v, np.float32(2))
+    while v * np.float32(255) > np.float32(k + 0.5):
+        v = np.nextafter(v, np.float32(-2))
+    x = (v - np.float32(0.5)) * np.float32(2)
+    if x * np.float32(0.5) + np.float32(0.5) != v or v * np.float32(255) != np.float32(k + 0.5):
+        return None  # no float32 lands exactly on this tie
+    return float(x)
+
+
 def generate_postprocess(out):
     tensors, meta = {}, {}
     proc = VaeImageProcessor()
     for name, dtype in (("f32", torch.float32), ("bf16", torch.bfloat16)):
         x = 0.7 * torch.randn(2, 3, 6, 7, generator=gen(40))
-        # exact ties: (x / 2 + 0.5) * 255 = k + 0.5 where that x is representable
+        # the ends, 0 (v * 255 = 127.5 exactly), and values near k + 0.5 after scaling
         x[0, 0, 0, :4] = torch.tensor([-1.0, 1.0, 0.0, 1 / 255.0])
         x[0, 1, 0, :3] = torch.tensor([2 * 0.5 / 255 - 1, 2 * 254.5 / 255 - 1, 2 * 127.5 / 255 - 1])
+        ties = [t for t in (exact_tie(k) for k in range(1, 254)) if t is not None]
+        x[0, 2, 0, :] = torch.tensor(ties[::max(1, len(ties) // 7)][:7])
         x = x.to(dtype)
         pil = proc.postprocess(x, output_type="pil")
         tensors[f"{name}/x"] = x
@@ -187,6 +203,12 @@ def flatten(im):
     return im.convert("RGB")
 
 
+def orientation(o):
+    exif = Image.Exif()
+    exif[0x0112] = o
+    return exif.tobytes()
+
+
 def encoded(im, **kw):
     buf = io.BytesIO()
     im.save(buf, **kw)
@@ -198,20 +220,31 @@ def generate_decode(out):
     rgb = noisy(50, 40, 28)
     alpha = np.clip(np.linspace(-60, 315, 40)[None, :] + np.zeros((28, 1)), 0, 255).astype(np.uint8)
     im = Image.fromarray(rgb, "RGB")
+    # a photo-like image for lossy WebP, whose chroma upsampling differs between decoders: smooth colour fields
+    smooth = Image.fromarray(noisy(51, 8, 6), "RGB").resize((64, 48))
     rgba = Image.fromarray(np.dstack([rgb, alpha]), "RGBA")
     files = {
         "webp_lossless": encoded(im, format="WEBP", lossless=True),
         "webp_lossy": encoded(im, format="WEBP", quality=80),
+        "webp_lossy_smooth": encoded(smooth, format="WEBP", quality=80),
         "webp_alpha_lossless": encoded(rgba, format="WEBP", lossless=True),
         "webp_alpha_lossy": encoded(rgba, format="WEBP", quality=80),
         "jpeg_420": encoded(im, format="JPEG", quality=90),
         "jpeg_444": encoded(im, format="JPEG", quality=90, subsampling=0),
         "jpeg_cmyk": encoded(im.convert("CMYK"), format="JPEG", quality=95),
     }
+    gray = im.convert("L")
+    palette = im.quantize(colors=16)
+    palette.info["transparency"] = bytes(range(0, 256, 16))  # per-entry alpha (tRNS)
+    files["jpeg_gray"] = encoded(gray, format="JPEG", quality=90)
+    files["jpeg_progressive"] = encoded(im, format="JPEG", quality=90, progressive=True)
+    files["png_palette_alpha"] = encoded(palette, format="PNG", transparency=bytes(range(0, 256, 16)))
+    files["png_gray_alpha"] = encoded(Image.merge("LA", [gray, Image.fromarray(alpha, "L")]), format="PNG")
+    files["png_rgba"] = encoded(rgba, format="PNG")
     for o in range(1, 9):
-        exif = Image.Exif()
-        exif[0x0112] = o
-        files[f"png_orientation{o}"] = encoded(im, format="PNG", exif=exif.tobytes())
+        files[f"png_orientation{o}"] = encoded(im, format="PNG", exif=orientation(o))
+    files["jpeg_orientation8"] = encoded(im, format="JPEG", quality=90, exif=orientation(8))
+    files["webp_orientation6"] = encoded(im, format="WEBP", lossless=True, exif=orientation(6))
     for name, data in files.items():
         dec = Image.open(io.BytesIO(data))
         meta[name] = {"format": dec.format, "mode": dec.mode}
