@@ -54,6 +54,18 @@ class ImageDecoderGoldenTest {
         assertTrue(g.names().contains("jpeg_cmyk") && g.names().contains("png_orientation8"), "golden cases present");
     }
 
+    @Test
+    void losslessWebPRoundTripsToTheSourcePixels() {
+        // the same 40 × 28 RGB image, saved by Pillow as PNG and as lossless WebP, and as RGBA: all decode identically
+        ImageGoldens g = ImageGoldens.load("decode");
+        ImageDecoder decoder = new ImageDecoder();
+        RgbImage source = decoder.decode(g.bytes("png_orientation1/file"), "x");
+        assertEquals(source, decoder.decode(g.bytes("webp_lossless/file"), "x"));
+        assertEquals(decoder.decode(g.bytes("png_rgba/file"), "x"), decoder.decode(g.bytes("webp_alpha_lossless/file"),
+                "x"));
+        assertEquals(ImageDecoder.orient(source, 6), decoder.decode(g.bytes("webp_orientation6/file"), "x"));
+    }
+
     static double meanAbs(RgbImage a, RgbImage b) {
         double s = 0;
         for (int i = 0; i < a.rgb().length; i++) {
