@@ -21,7 +21,7 @@ images/postprocess.safetensors: VaeImageProcessor.postprocess(output_type="pil")
 images/decode.safetensors: files encoded by Pillow ("file", uint8 bytes) and Pillow's decoding of them ("rgb"
 [h, w, 3] uint8), alpha composited on white by pasting through the alpha mask, EXIF orientation applied with
 ImageOps.exif_transpose: WebP lossless, lossy (noise, and a smooth image), lossless and lossy with alpha, JPEG 4:2:0, 4:4:4, progressive,
-grayscale and CMYK (Adobe, inverted), PNG RGBA, gray + alpha and a palette with per-entry alpha, PNGs whose eXIf chunk
+grayscale, CMYK (Adobe, inverted) and YCCK (a committed fixture: Pillow cannot write YCCK), PNG RGBA, gray + alpha and a palette with per-entry alpha, PNGs whose eXIf chunk
 carries each of the 8 orientations, a JPEG with orientation 8 and a lossless WebP with orientation 6.
 """
 import hashlib
@@ -215,7 +215,7 @@ def encoded(im, **kw):
     return buf.getvalue()
 
 
-def generate_decode(out):
+def generate_decode(out, out_dir_fixtures):
     tensors, meta = {}, {}
     rgb = noisy(50, 40, 28)
     alpha = np.clip(np.linspace(-60, 315, 40)[None, :] + np.zeros((28, 1)), 0, 255).astype(np.uint8)
@@ -243,6 +243,9 @@ def generate_decode(out):
     files["png_rgba"] = encoded(rgba, format="PNG")
     for o in range(1, 9):
         files[f"png_orientation{o}"] = encoded(im, format="PNG", exif=orientation(o))
+    # Pillow cannot write YCCK: this 24 x 16 JPEG (Adobe transform 2) was written by the JDK's JPEG writer from
+    # Y, Cb, Cr, K samples (see pipeline/src/test/resources/images/README.md)
+    files["jpeg_ycck"] = (out_dir_fixtures / "ycck.jpg").read_bytes()
     files["jpeg_orientation8"] = encoded(im, format="JPEG", quality=90, exif=orientation(8))
     files["webp_orientation6"] = encoded(im, format="WEBP", lossless=True, exif=orientation(6))
     for name, data in files.items():
@@ -259,4 +262,4 @@ def generate(out_dir):
     generate_resize(out)
     generate_subject(out)
     generate_postprocess(out)
-    generate_decode(out)
+    generate_decode(out, out_dir.parent / "images")

@@ -60,7 +60,22 @@ final class ImageContainer {
 
     /** Whether a JPEG file has an Adobe APP14 segment (CMYK and YCCK samples are then stored inverted). */
     static boolean hasAdobeSegment(byte[] b) {
-        return jpegSegment(b, 0xee, "Adobe".getBytes(StandardCharsets.US_ASCII)) != null;
+        return adobeTransform(b) != NO_ADOBE_SEGMENT;
+    }
+
+    /** {@link #adobeTransform} of a JPEG without an Adobe APP14 segment. */
+    static final int NO_ADOBE_SEGMENT = -1;
+
+    /**
+     * The colour transform of a JPEG file's Adobe APP14 segment (0: none, RGB or CMYK; 1: YCbCr; 2: YCCK), or
+     * {@link #NO_ADOBE_SEGMENT}. A segment too short to hold the flag counts as transform 0.
+     */
+    static int adobeTransform(byte[] b) {
+        byte[] app14 = jpegSegment(b, 0xee, "Adobe".getBytes(StandardCharsets.US_ASCII));
+        if (app14 == null) {
+            return NO_ADOBE_SEGMENT;
+        }
+        return app14.length >= 12 ? app14[11] & 0xff : 0; // "Adobe", version, flags0, flags1, transform
     }
 
     /**

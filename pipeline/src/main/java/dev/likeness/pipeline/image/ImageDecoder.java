@@ -4,7 +4,6 @@ import dev.likeness.pipeline.image.ImageContainer.Format;
 import dev.likeness.pipeline.image.InvalidImageException.Kind;
 
 import javax.imageio.ImageIO;
-import javax.imageio.ImageReadParam;
 import javax.imageio.ImageReader;
 import javax.imageio.ImageTypeSpecifier;
 import javax.imageio.event.IIOReadWarningListener;
@@ -14,7 +13,9 @@ import java.awt.color.ColorSpace;
 import java.awt.image.BufferedImage;
 import java.awt.image.ColorModel;
 import java.awt.image.IndexColorModel;
+import java.awt.image.DataBuffer;
 import java.awt.image.Raster;
+import java.awt.image.WritableRaster;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.util.ArrayList;
@@ -36,9 +37,9 @@ import java.util.Locale;
  *       applied (Pillow does not apply them either). Grayscale is copied to R, G and B; palettes are looked up; 16-bit
  *       samples keep their high byte (Pillow's reading of 16-bit RGB PNGs); 1, 2 and 4-bit samples are scaled to
  *       0–255.</li>
- *   <li><b>CMYK JPEG.</b> Samples stored inverted (Adobe APP14 present) are inverted back, then converted with
- *       Pillow's formula {@code R = (255 − K) − round((255 − K) · C / 255)} (likewise G from M, B from Y); YCCK files
- *       are first converted to CMYK by the JPEG reader.</li>
+ *   <li><b>CMYK and YCCK JPEG.</b> The stored samples are read raw; YCCK (Adobe transform 2) is turned into CMYK with
+ *       libjpeg's fixed-point equations; samples stored inverted (Adobe APP14 present) are inverted back; then
+ *       Pillow's formula {@code R = (255 − K) − round((255 − K) · C / 255)} (likewise G from M, B from Y).</li>
  *   <li><b>Alpha.</b> Composited onto white: {@code round((c · a + 255 · (255 − a)) / 255)}, exactly as Pillow's
  *       {@code white.paste(img, mask=alpha)}.</li>
  *   <li><b>Orientation.</b> The EXIF orientation (JPEG APP1, PNG {@code eXIf}, WebP {@code EXIF}) is applied as
@@ -107,27 +108,20 @@ public final class ImageDecoder {
                 throw new InvalidImageException(Kind.TOO_LARGE, field, "image is " + width + "×" + height
                         + " pixels, the limit is " + maxPixels + " pixels", null);
             }
-            ImageReadParam param = reader.getDefaultReadParam();
-            boolean cmyk = false;
-            if (format == Format.JPEG) {
-                ImageTypeSpecifier raw = reader.getRawImageType(0);
-                if (raw != null && raw.getColorModel().getColorSpace().getType() == ColorSpace.TYPE_CMYK) {
-                    param.setDestinationType(raw); // the stored CMYK samples, converted below as Pillow does
-                    cmyk = true;
-                }
+            RgbImage rgb;
+            ImageTypeSpecifier raw = format == Format.JPEG ? reader.getRawImageType(0) : null;
+            if (raw != null && raw.getColorModel().getColorSpace().getType() == ColorSpace.TYPE_CMYK) {
+                // four-channel JPEG: the stored samples, converted here as libjpeg and Pillow do
+                Raster samples = reader.readRaster(0, null);
+                checkDecoded(warnings, samples.getWidth(), samples.getHeight(), width, height, field, name);
+                int transform = ImageContainer.adobeTransform(bytes);
+                rgb = fromCmyk(transform == 2 ? ycckToCmyk(samples) : samples,
+                        transform != ImageContainer.NO_ADOBE_SEGMENT);
+            } else {
+                BufferedImage image = reader.read(0);
+                checkDecoded(warnings, image.getWidth(), image.getHeight(), width, height, field, name);
+                rgb = toRgb(image);
             }
-            BufferedImage image = reader.read(0, param);
-            for (String w : warnings) {
-                if (w.toLowerCase(Locale.ROOT).contains("premature end")) {
-                    throw new InvalidImageException(Kind.CORRUPT, field, "corrupt " + name + ": the file is truncated",
-                            null);
-                }
-            }
-            if (image.getWidth() != width || image.getHeight() != height) {
-                throw new InvalidImageException(Kind.CORRUPT, field, "corrupt " + name + ": header says " + width + "×"
-                        + height + ", decoded " + image.getWidth() + "×" + image.getHeight(), null);
-            }
-            RgbImage rgb = cmyk ? fromCmyk(image.getRaster(), ImageContainer.hasAdobeSegment(bytes)) : toRgb(image);
             return orient(rgb, ImageContainer.orientation(ImageContainer.exif(format, bytes)));
         } catch (InvalidImageException e) {
             throw e;
@@ -137,6 +131,21 @@ public final class ImageDecoder {
             throw new InvalidImageException(Kind.CORRUPT, field, "corrupt " + name + " (" + detail + ")", e);
         } finally {
             reader.dispose();
+        }
+    }
+
+    /** Refuses a decode the reader flagged as truncated, or whose size is not the header's. */
+    private static void checkDecoded(List<String> warnings, int w, int h, int width, int height, String field,
+                                     String name) {
+        for (String warning : warnings) {
+            if (warning.toLowerCase(Locale.ROOT).contains("premature end")) {
+                throw new InvalidImageException(Kind.CORRUPT, field, "corrupt " + name + ": the file is truncated",
+                        null);
+            }
+        }
+        if (w != width || h != height) {
+            throw new InvalidImageException(Kind.CORRUPT, field, "corrupt " + name + ": header says " + width + "×"
+                    + height + ", decoded " + w + "×" + h, null);
         }
     }
 
@@ -211,7 +220,7 @@ public final class ImageDecoder {
     }
 
     /**
-     * CMYK samples (inverted when {@code inverted}, as Adobe files store them) to RGB with Pillow's {@code cmyk2rgb}:
+     * CMYK samples (inverted when {@code inverted}, as files with an Adobe segment store them) to RGB with Pillow's {@code cmyk2rgb}:
      * {@code nk = 255 − K}, {@code R = nk − (t + (t >> 8)) >> 8} with {@code t = C · nk + 128}, clipped to 0–255.
      */
     static RgbImage fromCmyk(Raster raster, boolean inverted) {
@@ -223,7 +232,7 @@ public final class ImageDecoder {
         byte[] out = new byte[w * h * 3];
         int[] row = new int[w * 4];
         for (int y = 0; y < h; y++) {
-            raster.getPixels(0, y, w, 1, row);
+            raster.getPixels(raster.getMinX(), raster.getMinY() + y, w, 1, row);
             for (int x = 0; x < w; x++) {
                 int o = (y * w + x) * 3;
                 int k = inverted ? 255 - row[4 * x + 3] : row[4 * x + 3];
@@ -237,6 +246,56 @@ public final class ImageDecoder {
             }
         }
         return new RgbImage(w, h, out);
+    }
+
+    /**
+     * libjpeg's YCCK → CMYK conversion ({@code ycck_cmyk_convert}, the same in libjpeg-turbo): Y, Cb, Cr become R, G,
+     * B by the JFIF equations in 16-bit fixed point, stored as {@code 255 − R} (Adobe's inverted C), likewise M and Y;
+     * K passes through.
+     */
+    static Raster ycckToCmyk(Raster ycck) {
+        int w = ycck.getWidth();
+        int h = ycck.getHeight();
+        WritableRaster out = Raster.createInterleavedRaster(DataBuffer.TYPE_BYTE, w, h, 4, null);
+        int[] row = new int[w * 4];
+        for (int y = 0; y < h; y++) {
+            ycck.getPixels(ycck.getMinX(), ycck.getMinY() + y, w, 1, row);
+            for (int x = 0; x < w; x++) {
+                int p = 4 * x;
+                int luma = row[p];
+                int cb = row[p + 1];
+                int cr = row[p + 2];
+                row[p] = Math.clamp(255 - (luma + YCC.crR[cr]), 0, 255);
+                row[p + 1] = Math.clamp(255 - (luma + ((YCC.cbG[cb] + YCC.crG[cr]) >> YCC.SCALEBITS)), 0, 255);
+                row[p + 2] = Math.clamp(255 - (luma + YCC.cbB[cb]), 0, 255);
+            }
+            out.setPixels(0, y, w, 1, row);
+        }
+        return out;
+    }
+
+    /** libjpeg's YCbCr → RGB tables ({@code build_ycc_rgb_table}): 16-bit fixed point, rounded. */
+    private static final class YCC {
+        static final int SCALEBITS = 16;
+        static final int[] crR = new int[256];
+        static final int[] cbB = new int[256];
+        static final int[] crG = new int[256];
+        static final int[] cbG = new int[256];
+
+        static {
+            int half = 1 << (SCALEBITS - 1);
+            for (int i = 0; i < 256; i++) {
+                int x = i - 128;
+                crR[i] = (fix(1.40200) * x + half) >> SCALEBITS;
+                cbB[i] = (fix(1.77200) * x + half) >> SCALEBITS;
+                crG[i] = -fix(0.71414) * x;
+                cbG[i] = -fix(0.34414) * x + half;
+            }
+        }
+
+        private static int fix(double v) {
+            return (int) (v * (1 << SCALEBITS) + 0.5);
+        }
     }
 
     /** Writes one pixel, flattening alpha onto white with Pillow's rounded blend. */

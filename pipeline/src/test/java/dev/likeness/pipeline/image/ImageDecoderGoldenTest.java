@@ -12,7 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link ImageDecoder} against Pillow 11.2.1 decoding the same files (golden/images/decode.safetensors: files Pillow
  * wrote, and Pillow's pixels after exif_transpose and pasting alpha onto white).
  *
- * <p>Every PNG, JPEG (baseline 4:2:0 and 4:4:4, progressive, grayscale, Adobe CMYK) and lossless WebP decodes to
+ * <p>Every PNG, JPEG (baseline 4:2:0 and 4:4:4, progressive, grayscale, Adobe CMYK, YCCK) and lossless WebP decodes to
  * exactly Pillow's bytes. Lossy WebP does not: TwelveMonkeys' VP8 decoder upsamples the half-resolution chroma by
  * repeating samples, libwebp (inside Pillow) with its bilinear "fancy" upsampler, so colours differ near chroma edges
  * while the luma agrees. Measured: the smooth 64 × 48 case max 30, mean 4.2 levels per sample, luma mean 0.54; the 40 ×

@@ -167,6 +167,8 @@ class ImageDecoderTest {
             }
         }
         RgbImage out = decoder.decode(ycckJpeg(ycck), "image_url");
+        // (exactness against Pillow is checked on the committed ycck.jpg in ImageDecoderGoldenTest; here the
+        // conversion's meaning, on samples we chose)
         // Pillow: libjpeg turns YCCK into inverted CMYK (C = 255 − R(Y, Cb, Cr), K as stored), Pillow inverts it
         // back, then R = (255 − K') · (1 − C' / 255) with C' = R(Y, Cb, Cr), K' = 255 − K
         int max = 0;
@@ -184,7 +186,7 @@ class ImageDecoderTest {
             }
         }
         System.out.println("YCCK max abs diff from the Pillow formula: " + max);
-        assertTrue(max <= 3, "YCCK → RGB off by " + max + " levels (JPEG quality 100 loss only)");
+        assertTrue(max <= 2, "YCCK → RGB off by " + max + " levels (JPEG quality 100 loss only)");
     }
 
     // ------------------------------------------------------------------ errors
