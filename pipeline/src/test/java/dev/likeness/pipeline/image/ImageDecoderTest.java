@@ -145,6 +145,37 @@ class ImageDecoderTest {
     }
 
     @Test
+    void embeddedIccProfilesAreNotApplied() throws IOException {
+        // Pillow decodes the stored samples and leaves the profile in info["icc_profile"]; so do we (phones embed
+        // Display P3 profiles in most JPEGs). Here: a linear-RGB profile, which would change every mid-tone if applied.
+        BufferedImage img = new BufferedImage(16, 16, BufferedImage.TYPE_3BYTE_BGR);
+        for (int y = 0; y < 16; y++) {
+            for (int x = 0; x < 16; x++) {
+                img.setRGB(x, y, (x * 16) << 16 | (y * 16) << 8 | 100);
+            }
+        }
+        ImageWriter w = jdkJpegWriter();
+        ImageWriteParam p = w.getDefaultWriteParam();
+        p.setCompressionMode(ImageWriteParam.MODE_EXPLICIT);
+        p.setCompressionQuality(1f);
+        IIOMetadata md = w.getDefaultImageMetadata(ImageTypeSpecifier.createFromRenderedImage(img), p);
+        String f = "javax_imageio_jpeg_image_1.0";
+        IIOMetadataNode root = (IIOMetadataNode) md.getAsTree(f);
+        IIOMetadataNode icc = new IIOMetadataNode("app2ICC");
+        icc.setUserObject(java.awt.color.ICC_Profile.getInstance(ColorSpace.CS_LINEAR_RGB));
+        root.getElementsByTagName("app0JFIF").item(0).appendChild(icc);
+        md.setFromTree(f, root);
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        try (ImageOutputStream os = ImageIO.createImageOutputStream(out)) {
+            w.setOutput(os);
+            w.write(null, new IIOImage(img, null, md), p);
+        }
+        byte[] withProfile = out.toByteArray();
+        assertTrue(indexOf(withProfile, "ICC_PROFILE".getBytes(StandardCharsets.US_ASCII)) > 0, "profile embedded");
+        assertEquals(decoder.decode(jpeg(img), "x"), decoder.decode(withProfile, "x"));
+    }
+
+    @Test
     void grayscaleJpeg() throws IOException {
         BufferedImage img = new BufferedImage(8, 8, BufferedImage.TYPE_BYTE_GRAY);
         for (int i = 0; i < 64; i++) {
