@@ -1,7 +1,8 @@
 """Writes the golden files: inputs, weights and expected outputs computed by PyTorch, with fixed seeds.
 
 Each module goldens/ops_<set>.py or goldens/models_<set>.py has a function generate(out_dir) that writes its files
-(ops_ sets under engine/src/test/resources/golden/ops, models_ sets under models/src/test/resources/golden).
+(ops_ sets under engine/src/test/resources/golden/ops, models_ sets under models/src/test/resources/golden,
+pipeline_ sets under pipeline/src/test/resources/golden).
 Run through run.sh (it sets up the pinned venv).
 """
 import importlib
@@ -15,11 +16,12 @@ ROOT = HERE.parent.parent
 OUTS = {
     "ops": ROOT / "engine" / "src" / "test" / "resources" / "golden" / "ops",
     "models": ROOT / "models" / "src" / "test" / "resources" / "golden",
+    "pipeline": ROOT / "pipeline" / "src" / "test" / "resources" / "golden",
 }
 
 
 def module_of(name):
-    """The prefix ("ops" or "models") whose goldens/<prefix>_<name>.py exists."""
+    """The prefix ("ops", "models" or "pipeline") whose goldens/<prefix>_<name>.py exists."""
     found = [prefix for prefix in OUTS if (HERE / "goldens" / f"{prefix}_{name}.py").exists()]
     if len(found) != 1:
         sys.exit(f"golden set {name}: expected exactly one of " + ", ".join(f"goldens/{p}_{name}.py" for p in OUTS))
