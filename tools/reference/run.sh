@@ -12,8 +12,10 @@ venv="${LIKENESS_REF_VENV:-$here/.venv}"
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
-if ! "$venv/bin/python" -c "import torch, diffusers, transformers, safetensors, numpy, timm, einops" 2>/dev/null \
-   || ! "$venv/bin/pip" freeze 2>/dev/null | grep -qx "torch==2.6.0"; then
+# reinstall when a package is missing or a pin moved (torch and Pillow are the ones goldens are most sensitive to)
+if ! "$venv/bin/python" -c "import torch, diffusers, transformers, safetensors, numpy, timm, einops, PIL" 2>/dev/null \
+   || ! "$venv/bin/pip" freeze 2>/dev/null | grep -qx "torch==2.6.0" \
+   || ! "$venv/bin/pip" freeze 2>/dev/null | grep -qix "pillow==11.2.1"; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$here/requirements.txt"
 fi
 exec "$venv/bin/python" "$here/generate.py" "$@"
