@@ -33,7 +33,7 @@ MANIFEST = ROOT / "pipeline" / "src" / "main" / "resources" / "dev" / "likeness"
 TOKENIZERS = ROOT / "pipeline" / "src" / "main" / "resources" / "dev" / "likeness" / "pipeline" / "tiny"
 
 TRANSFORMER = dict(patch_size=1, in_channels=16, out_channels=None, num_layers=2, num_single_layers=2,
-                   attention_head_dim=128, num_attention_heads=2, joint_attention_dim=32, pooled_projection_dim=32,
+                   attention_head_dim=128, num_attention_heads=1, joint_attention_dim=32, pooled_projection_dim=32,
                    guidance_embeds=True, axes_dims_rope=(16, 56, 56))
 # the official IP processor hard-codes its q/k RMSNorm width to 128: the head width must be FLUX's 128
 VAE = dict(in_channels=3, out_channels=3, latent_channels=4, down_block_types=["DownEncoderBlock2D"] * 4,
