@@ -251,7 +251,9 @@ public final class SchemaReader {
     }
 
     private static JsonNode number(Number n) {
-        return n instanceof Double || n instanceof Float ? NODES.numberNode(n.doubleValue()) : NODES.numberNode(n.longValue());
+        if (n instanceof Double || n instanceof Float) return NODES.numberNode(n.doubleValue());
+        long l = n.longValue();
+        return l == (int) l ? NODES.numberNode((int) l) : NODES.numberNode(l);
     }
 
     // ---- booleans ------------------------------------------------------------------------------------------
