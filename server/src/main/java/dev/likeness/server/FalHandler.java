@@ -67,7 +67,12 @@ final class FalHandler extends Handler.Abstract {
     @Override
     public boolean handle(Request req, Response resp, Callback cb) {
         Exchange x = new Exchange(req, resp, cb);
+        cors(req, resp);
         try {
+            if (req.getMethod().equals("OPTIONS")) {
+                x.empty(204);
+                return true;
+            }
             String target = x.header("x-fal-target-url");
             if (target != null) {
                 proxy(x, target);
@@ -86,6 +91,24 @@ final class FalHandler extends Handler.Abstract {
             else cb.failed(t);
         }
         return true;
+    }
+
+    /**
+     * CORS for browser apps that call the server directly (fal-js with a rewritten URL): any origin, the headers the
+     * clients send, and the response headers they read.
+     */
+    private static void cors(Request req, Response resp) {
+        var h = resp.getHeaders();
+        h.put("Access-Control-Allow-Origin", "*");
+        h.put("Access-Control-Expose-Headers", "x-fal-request-id, x-fal-error-type, x-fal-billable-units");
+        if (req.getMethod().equals("OPTIONS")) {
+            h.put("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, OPTIONS");
+            String asked = req.getHeaders().get("Access-Control-Request-Headers");
+            h.put("Access-Control-Allow-Headers", asked != null ? asked
+                    : "authorization, content-type, accept, x-fal-target-url, x-fal-queue-priority, x-fal-runner-hint, "
+                    + "x-fal-request-timeout, x-fal-object-lifecycle-preference, x-fal-object-lifecycle, x-fal-file-name");
+            h.put("Access-Control-Max-Age", "86400");
+        }
     }
 
     // ---- dispatch ------------------------------------------------------------------------------------------
@@ -208,14 +231,41 @@ final class FalHandler extends Handler.Abstract {
         x.requestId = id;
         Database.RequestRow row;
         try {
-            row = queue.awaitCompletion(id);
-            while (!row.completed() && !closing) row = queue.awaitCompletion(id);
+            row = queue.get(id);
+            while (!row.completed() && !closing) {
+                long v = queue.version();
+                if (callerGone(x)) {
+                    queue.cancel(id);
+                    x.json(499, Json.detail("Request cancelled by the client.", "client_disconnected"));
+                    return;
+                }
+                queue.awaitChange(v, 500);
+                row = queue.get(id);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new HttpError(503, Json.detail("The server is shutting down", "runner_disconnected"));
         }
         if (!row.completed()) throw new HttpError(503, Json.detail("The server is shutting down", "runner_disconnected"));
         result(x, row);
+    }
+
+    /**
+     * Whether the caller of a synchronous run has closed its connection (fal cancels such a run). Jetty reads nothing
+     * while the handler waits, so this probes the socket: a read of -1 means the peer closed. The body has been read
+     * in full, and HTTP/1.1 clients do not pipeline after a POST, so a byte that does arrive is unexpected: the
+     * connection is then closed after the response.
+     */
+    private static boolean callerGone(Exchange x) {
+        var endPoint = x.req.getConnectionMetaData().getConnection().getEndPoint();
+        if (!endPoint.isOpen() || endPoint.isInputShutdown()) return true;
+        try {
+            int n = endPoint.fill(java.nio.ByteBuffer.allocate(1).flip().limit(0));
+            if (n < 0) return true;
+        } catch (IOException e) {
+            return true;
+        }
+        return false;
     }
 
     private static void validationError(Exchange x, InputError e) {

@@ -7,7 +7,7 @@ import java.time.Duration;
  * Settings of a {@link LikenessServer}. Fluent setters; every value has a usable default except the data directory.
  */
 public final class ServerConfig {
-    private String host = "0.0.0.0";
+    private String host = "127.0.0.1";
     private int port = 8080;
     private int queuePort = -1;
     private Path dataDir;
@@ -27,7 +27,7 @@ public final class ServerConfig {
         this.dataDir = dataDir;
     }
 
-    /** Interface to bind (default {@code 0.0.0.0}). */
+    /** Interface to bind (default {@code 127.0.0.1}: with no API key the server is open, so it stays local unless told). */
     public ServerConfig host(String v) { host = v; return this; }
     /** Port of the main listener (default 8080; 0 = any free port). */
     public ServerConfig port(int v) { port = v; return this; }

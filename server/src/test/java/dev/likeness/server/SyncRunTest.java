@@ -1,6 +1,5 @@
 package dev.likeness.server;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -105,6 +104,33 @@ class SyncRunTest {
     }
 
     @Test
+    void callerHangingUpCancelsTheRun() throws Exception {
+        FakeCharacterEndpoint ep = new FakeCharacterEndpoint();
+        ep.gate = new java.util.concurrent.CountDownLatch(1);
+        try (Harness h = new Harness(dir, ep)) {
+            byte[] body = Json.write(Harness.input()).getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            try (java.net.Socket sock = new java.net.Socket("127.0.0.1", h.server.port())) {
+                sock.getOutputStream().write(("POST /fal-ai/instant-character HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        + "Content-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n").getBytes());
+                sock.getOutputStream().write(body);
+                sock.getOutputStream().flush();
+                assertTrue(ep.started.await(10, java.util.concurrent.TimeUnit.SECONDS));
+            }
+            long end = System.currentTimeMillis() + 10_000;
+            Database.RequestRow row = null;
+            while (System.currentTimeMillis() < end) {
+                try (Database db = new Database(dir)) {
+                    row = db.requestsIn("COMPLETED").stream().findFirst().orElse(null);
+                }
+                if (row != null) break;
+                Thread.sleep(50);
+            }
+            assertTrue(row != null, "the run was not cancelled when its caller left");
+            assertEquals("client_cancelled", row.errorType());
+        }
+    }
+
+    @Test
     void unknownPathsAndMethods() throws Exception {
         try (Harness h = new Harness(dir, new FakeCharacterEndpoint())) {
             HttpResponse<String> r = h.post("/fal-ai/no-such-model", "{}");
@@ -113,6 +139,15 @@ class SyncRunTest {
             assertTrue(r.headers().firstValue("x-fal-request-id").isPresent());
             assertEquals(405, h.get("/fal-ai/instant-character").statusCode());
             assertEquals("{\"status\":\"ok\"}", h.get("/health").body());
+
+            HttpResponse<String> pre = h.send("OPTIONS", "/queue/fal-ai/instant-character", null,
+                    "Origin", "https://app.example", "Access-Control-Request-Method", "POST",
+                    "Access-Control-Request-Headers", "authorization, content-type, x-fal-queue-priority");
+            assertEquals(204, pre.statusCode());
+            assertEquals("*", pre.headers().firstValue("access-control-allow-origin").orElse(""));
+            assertEquals("authorization, content-type, x-fal-queue-priority",
+                    pre.headers().firstValue("access-control-allow-headers").orElse(""));
+            assertTrue(r.headers().firstValue("access-control-expose-headers").orElse("").contains("x-fal-request-id"));
         }
     }
 
@@ -122,7 +157,6 @@ class SyncRunTest {
             HttpResponse<String> r = h.post("/fal-ai/instant-character", "{\"prompt\":\"" + "x".repeat(2000) + "\"}");
             assertEquals(413, r.statusCode());
             assertTrue(Harness.json(r).get("detail").asText().contains("1000"));
-            assertArrayEquals(new byte[0], new byte[0]);
         }
     }
 }
