@@ -102,7 +102,7 @@ final class FalHandler extends Handler.Abstract {
         h.put("Access-Control-Allow-Origin", "*");
         h.put("Access-Control-Expose-Headers", "x-fal-request-id, x-fal-error-type, x-fal-billable-units");
         if (req.getMethod().equals("OPTIONS")) {
-            h.put("Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, OPTIONS");
+            h.put("Access-Control-Allow-Methods", "GET, POST, PUT, OPTIONS");
             String asked = req.getHeaders().get("Access-Control-Request-Headers");
             h.put("Access-Control-Allow-Headers", asked != null ? asked
                     : "authorization, content-type, accept, x-fal-target-url, x-fal-queue-priority, x-fal-runner-hint, "
@@ -446,11 +446,11 @@ final class FalHandler extends Handler.Abstract {
                     .put("file_name", f.get("file_name").asText()).put("file_size", data.length));
             return;
         }
-        if (seg.size() < 2 || !(x.method().equals("GET") || x.method().equals("HEAD"))) throw notFound(path);
+        if (seg.size() < 2 || !x.method().equals("GET")) throw notFound(path);
         Database.FileRow f = files.find(seg.get(1));
         if (f == null) throw HttpError.detail(404, "File not found");
         x.resp.getHeaders().put(HttpHeader.CACHE_CONTROL, "public, max-age=31536000, immutable");
-        x.bytes(200, f.contentType(), x.method().equals("HEAD") ? new byte[0] : files.read(f.id()));
+        x.bytes(200, f.contentType(), files.read(f.id()));
     }
 
     private static JsonNode parseBody(Exchange x) {

@@ -125,11 +125,13 @@ public final class RequestQueue implements AutoCloseable {
         Database.RequestRow r = db.request(id);
         if (r == null) return CancelResult.NOT_FOUND;
         if (r.completed() || !db.requestCancel(id)) return CancelResult.ALREADY_COMPLETED;
-        cancelled.add(id);
         if (r.status().equals("IN_QUEUE")) {
             log(id, "INFO", "Cancelled by the client before it ran.");
             completeWith(id, EndpointException.cancelled(), System.currentTimeMillis());
+            // a worker may have claimed it in between: it re-reads the flag when it starts, and sees this set
+            if (running.contains(id)) cancelled.add(id);
         } else {
+            cancelled.add(id);
             log(id, "INFO", "Cancellation requested by the client.");
         }
         return CancelResult.CANCELLATION_REQUESTED;
@@ -234,7 +236,8 @@ public final class RequestQueue implements AutoCloseable {
                         System.currentTimeMillis());
                 return;
             }
-            if (r.cancelRequested() || cancelled.contains(r.id())) throw EndpointException.cancelled();
+            Database.RequestRow now = db.request(r.id());
+            if (now.cancelRequested() || now.completed() || cancelled.contains(r.id())) throw EndpointException.cancelled();
             JsonNode input;
             try {
                 input = Json.parse(r.input());

@@ -33,6 +33,14 @@ class ProxyAndAuthTest {
                 Thread.sleep(20);
             } while (!st.get("status").asText().equals("COMPLETED") && System.currentTimeMillis() < end);
             assertEquals(4, st.get("logs").size());
+            HttpResponse<java.util.stream.Stream<String>> sse = h.http.send(java.net.http.HttpRequest.newBuilder(
+                            java.net.URI.create(h.base + "/proxy")).header("X-Fal-Target-Url", app + "/status/stream?logs=1")
+                    .header("Accept", "application/json, text/event-stream").build(),
+                    HttpResponse.BodyHandlers.ofLines());
+            assertEquals(200, sse.statusCode());
+            List<String> events = sse.body().filter(l -> l.startsWith("data: ")).toList();
+            assertEquals(1, events.size());
+            assertEquals("COMPLETED", Json.parse(events.getFirst().substring(6)).get("status").asText());
             HttpResponse<String> res = h.send("GET", "/api/fal/proxy", null, "x-fal-target-url", app);
             assertEquals(200, res.statusCode());
             assertEquals(1, Harness.json(res).get("images").size());
