@@ -210,9 +210,7 @@ final class FalHandler extends Handler.Abstract {
         String id = queue.submit(ep.id(), caller.keyId(), input, priority, false, x.base(config.publicUrl()),
                 query.get("fal_webhook"));
         x.requestId = id;
-        ObjectNode status = queue.statusJson(queue.get(id), queueBase(x), null);
-        status.put("gateway_request_id", id);
-        x.json(200, status);
+        x.json(200, queue.submitJson(queue.get(id), queueBase(x)));
     }
 
     private void runSync(Exchange x, Endpoint ep) {

@@ -345,6 +345,26 @@ public final class RequestQueue implements AutoCloseable {
         return o;
     }
 
+    /**
+     * The submit answer: always {@code IN_QUEUE} (fal-java reads it as {@code InQueue}), even when a worker has
+     * already taken the request, with {@code queue_position}, the URLs, {@code logs: null} and
+     * {@code gateway_request_id}.
+     */
+    public ObjectNode submitJson(Database.RequestRow r, String queueBase) {
+        ObjectNode o = Json.object();
+        o.put("status", "IN_QUEUE");
+        o.put("request_id", r.id());
+        String responseUrl = queueBase + "/" + appPrefix(r.endpoint()) + "/requests/" + r.id();
+        o.put("response_url", responseUrl);
+        o.put("status_url", responseUrl + "/status");
+        o.put("cancel_url", responseUrl + "/cancel");
+        o.put("queue_position", r.status().equals("IN_QUEUE") ? db.queuePosition(r) : 0);
+        o.putNull("logs");
+        o.putObject("metrics");
+        o.put("gateway_request_id", r.id());
+        return o;
+    }
+
     /** Log lines in the union of the shapes the clients read: top-level level/source and {@code labels}. */
     public static ArrayNode logsJson(List<Database.LogRow> logs) {
         ArrayNode a = Json.array();
