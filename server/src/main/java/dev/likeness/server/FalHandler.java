@@ -260,6 +260,7 @@ final class FalHandler extends Handler.Abstract {
         try {
             int n = endPoint.fill(java.nio.ByteBuffer.allocate(1).flip().limit(0));
             if (n < 0) return true;
+            if (n > 0) x.resp.getHeaders().put(HttpHeader.CONNECTION, "close");
         } catch (IOException e) {
             return true;
         }
