@@ -21,7 +21,7 @@ import java.util.Locale;
  * Reads the file an input URL field names: a {@code data:} URI, a file of this server's storage (read from disk), or
  * an http(s) URL (fetched with a size and time limit, following at most 5 redirects, each hop refused when it
  * resolves to a loopback, private, link-local, multicast or unspecified address unless the configuration allows
- * private fetches). Every failure is a 422 in fal's model-error form ({@code file_download_error},
+ * private fetches or lists the host in {@link ServerConfig#fetchAllowHosts}). Every failure is a 422 in fal's model-error form ({@code file_download_error},
  * {@code file_too_large}) naming the field.
  */
 public final class InputFetcher {
@@ -82,7 +82,9 @@ public final class InputFetcher {
                 throw downloadError(field, original, "only http, https and data URLs are supported");
             }
             if (uri.getHost() == null) throw downloadError(field, original, "the URL has no host");
-            if (!config.allowPrivateFetch()) checkPublic(field, original, uri.getHost());
+            if (!config.allowPrivateFetch() && !config.fetchAllowHosts().contains(uri.getHost().toLowerCase(Locale.ROOT))) {
+                checkPublic(field, original, uri.getHost());
+            }
             HttpResponse<InputStream> resp;
             try {
                 resp = http.send(HttpRequest.newBuilder(uri).timeout(config.fetchTimeout()).GET().build(),

@@ -19,6 +19,7 @@ public final class ServerConfig {
     private long maxUploadBytes = 100L << 20;
     private Duration fetchTimeout = Duration.ofSeconds(30);
     private boolean allowPrivateFetch;
+    private java.util.Set<String> fetchAllowHosts = java.util.Set.of();
     private Duration keepAlive = Duration.ofSeconds(5);
     private int maxRestartAttempts = 3;
 
@@ -52,6 +53,8 @@ public final class ServerConfig {
     public ServerConfig fetchTimeout(Duration v) { fetchTimeout = v; return this; }
     /** Whether http(s) inputs may point at loopback, private or link-local addresses (default false). */
     public ServerConfig allowPrivateFetch(boolean v) { allowPrivateFetch = v; return this; }
+    /** Hosts (names or address literals, as written in URLs) fetched even when they resolve to private addresses. */
+    public ServerConfig fetchAllowHosts(java.util.Set<String> v) { fetchAllowHosts = java.util.Set.copyOf(v); return this; }
     /** Longest silence on a status stream before a {@code : ping} comment (default 5 s; fal-java gives up at 10 s). */
     public ServerConfig keepAlive(Duration v) { keepAlive = v; return this; }
     /** How many times a request interrupted by a restart is run before it is failed (default 3). */
@@ -69,6 +72,7 @@ public final class ServerConfig {
     public long maxUploadBytes() { return maxUploadBytes; }
     public Duration fetchTimeout() { return fetchTimeout; }
     public boolean allowPrivateFetch() { return allowPrivateFetch; }
+    public java.util.Set<String> fetchAllowHosts() { return fetchAllowHosts; }
     public Duration keepAlive() { return keepAlive; }
     public int maxRestartAttempts() { return maxRestartAttempts; }
 }

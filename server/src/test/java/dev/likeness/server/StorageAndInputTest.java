@@ -172,6 +172,38 @@ class StorageAndInputTest {
     }
 
     @Test
+    void redirectsAreCheckedHopByHop() throws Exception {
+        HttpServer host = imageHost(FakeCharacterEndpoint.png(3, 2, 0));
+        String hb = "http://127.0.0.1:" + host.getAddress().getPort();
+        try (Harness h = new Harness(dir, List.of(new FakeCharacterEndpoint()), c -> c.fetchAllowHosts(java.util.Set.of("127.0.0.1")))) {
+            HttpResponse<String> ok = h.post("/fal-ai/instant-character", Json.write(Harness.input().put("image_url", hb + "/moved")));
+            assertEquals(200, ok.statusCode(), "an allow-listed host is fetched: " + ok.body());
+            HttpResponse<String> r = h.post("/fal-ai/instant-character", Json.write(Harness.input().put("image_url", hb + "/to-metadata")));
+            assertEquals(422, r.statusCode());
+            JsonNode item = Harness.json(r).get("detail").get(0);
+            assertTrue(item.get("msg").asText().contains("(169.254.169.254)"), item.toString());
+            assertEquals(hb + "/to-metadata", item.get("input").asText(), "the error names the URL the caller gave");
+        } finally {
+            host.stop(0);
+        }
+    }
+
+    @Test
+    void aTwelveMegabyteReferenceIsRefusedAtTheDefaultLimit() throws Exception {
+        try (Harness h = new Harness(dir, new FakeCharacterEndpoint())) {
+            byte[] big = new byte[12_000_000];
+            new java.util.Random(1).nextBytes(big);
+            HttpResponse<String> r = h.post("/fal-ai/instant-character", Json.write(Harness.input()
+                    .put("image_url", FileStore.dataUri(big, "image/png"))));
+            assertEquals(422, r.statusCode());
+            JsonNode item = Harness.json(r).get("detail").get(0);
+            assertEquals("file_too_large", item.get("type").asText());
+            assertEquals(10L << 20, item.get("ctx").get("max_size").asLong());
+            assertFalse(item.has("input"), "data URIs are not echoed back");
+        }
+    }
+
+    @Test
     void addressClassification() throws Exception {
         for (String a : List.of("127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254", "0.0.0.0",
                 "100.64.0.1", "::1", "fc00::1", "fe80::1", "::ffff:10.0.0.1", "::127.0.0.1", "64:ff9b::a00:1", "224.0.0.1")) {
