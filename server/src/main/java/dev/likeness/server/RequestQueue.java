@@ -1,0 +1,438 @@
+package dev.likeness.server;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * The durable request queue: every accepted request is a row in the {@link Database} before it is acknowledged;
+ * worker threads take queued requests in order (priority {@code normal} before {@code low}, then submit order),
+ * validate and run them through their {@link Endpoint}, and store the result status and body. After a crash, requests
+ * that were running are queued again ({@link ServerConfig#maxRestartAttempts()} times, then failed with a reason);
+ * synchronous requests whose caller is gone are failed as {@code client_disconnected}.
+ *
+ * <p>Changes (status, logs) bump a version counter that status streams and synchronous callers wait on.
+ */
+public final class RequestQueue implements AutoCloseable {
+    private static final Logger LOG = Logger.getLogger(RequestQueue.class.getName());
+    private static final DateTimeFormatter TIMESTAMP =
+            DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSS'Z'").withZone(ZoneOffset.UTC);
+
+    /** Outcome of a cancel request, as fal's cancel route names it. */
+    public enum CancelResult { CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND }
+
+    private final Database db;
+    private final FileStore files;
+    private final InputFetcher fetcher;
+    private final ServerConfig config;
+    private final Map<String, Endpoint> endpoints;
+    private final Set<String> cancelled = ConcurrentHashMap.newKeySet();
+    private final Set<String> running = ConcurrentHashMap.newKeySet();
+    private final Object changes = new Object();
+    private final Object work = new Object();
+    private final List<Thread> workers = new ArrayList<>();
+    private long version;
+    private volatile boolean stopping;
+
+    public RequestQueue(Database db, FileStore files, InputFetcher fetcher, ServerConfig config,
+                        Map<String, Endpoint> endpoints) {
+        this.db = db;
+        this.files = files;
+        this.fetcher = fetcher;
+        this.config = config;
+        this.endpoints = Map.copyOf(endpoints);
+    }
+
+    /** The endpoint with this id, or null. */
+    public Endpoint endpoint(String id) {
+        return endpoints.get(id);
+    }
+
+    /** Recovers requests left by a previous run of the server, then starts the workers. */
+    public void start() {
+        recover();
+        for (int i = 0; i < config.workers(); i++) {
+            Thread t = Thread.ofPlatform().name("likeness-worker-" + i).daemon(true).unstarted(this::workLoop);
+            workers.add(t);
+            t.start();
+        }
+    }
+
+    private void recover() {
+        long now = System.currentTimeMillis();
+        for (Database.RequestRow r : db.requestsIn("IN_PROGRESS")) {
+            if (r.sync()) {
+                fail(r.id(), 499, "client_disconnected",
+                        "The server restarted while this synchronous request ran; its caller is gone.", now);
+            } else if (r.cancelRequested()) {
+                completeWith(r.id(), EndpointException.cancelled(), now);
+            } else if (r.attempts() >= config.maxRestartAttempts()) {
+                log(r.id(), "ERROR", "The server restarted while this request ran, " + r.attempts() + " times; giving up.");
+                fail(r.id(), 503, "runner_disconnected", "The server restarted " + r.attempts()
+                        + " times while this request ran; it was not run again.", now);
+            } else {
+                db.requeue(r.id());
+                log(r.id(), "WARN", "The server restarted while this request ran; it was queued again.");
+            }
+        }
+        for (Database.RequestRow r : db.requestsIn("IN_QUEUE")) {
+            if (r.sync()) {
+                fail(r.id(), 499, "client_disconnected",
+                        "The server restarted before this synchronous request ran; its caller is gone.", now);
+            } else if (r.cancelRequested()) {
+                completeWith(r.id(), EndpointException.cancelled(), now);
+            }
+        }
+    }
+
+    /**
+     * Accepts a request: written to the database (durably) before this returns.
+     *
+     * @param priority 0 for {@code normal}, 1 for {@code low}
+     * @param sync     a synchronous run whose caller waits on the connection
+     * @param baseUrl  base URL of the submitting request, for the URLs of output files
+     * @return the new request id
+     */
+    public String submit(String endpoint, String keyId, String input, int priority, boolean sync, String baseUrl,
+                         String webhook) {
+        String id = Ids.requestId();
+        db.insertRequest(id, endpoint, keyId, input, priority, sync, baseUrl, webhook, System.currentTimeMillis());
+        synchronized (work) {
+            work.notifyAll();
+        }
+        changed();
+        return id;
+    }
+
+    /** A request by id, or null. */
+    public Database.RequestRow get(String id) {
+        return db.request(id);
+    }
+
+    /** Cancels a request: a queued one never runs, a running one is asked to stop. */
+    public CancelResult cancel(String id) {
+        Database.RequestRow r = db.request(id);
+        if (r == null) return CancelResult.NOT_FOUND;
+        if (r.completed() || !db.requestCancel(id)) return CancelResult.ALREADY_COMPLETED;
+        if (r.status().equals("IN_QUEUE")) {
+            log(id, "INFO", "Cancelled by the client before it ran.");
+            completeWith(id, EndpointException.cancelled(), System.currentTimeMillis());
+            // a worker may have claimed it in between: it re-reads the flag when it starts, and sees this set
+            if (running.contains(id)) cancelled.add(id);
+        } else {
+            cancelled.add(id);
+            log(id, "INFO", "Cancellation requested by the client.");
+        }
+        return CancelResult.CANCELLATION_REQUESTED;
+    }
+
+    /** Number of requests ahead of a queued one. */
+    public int queuePosition(Database.RequestRow r) {
+        return db.queuePosition(r);
+    }
+
+    /** Log lines of a request after a sequence number. */
+    public List<Database.LogRow> logs(String id, long afterSeq) {
+        return db.logs(id, afterSeq);
+    }
+
+    // ---- change notification -------------------------------------------------------------------------------
+
+    /** The current change version (bumped on every status change and log line). */
+    public long version() {
+        synchronized (changes) {
+            return version;
+        }
+    }
+
+    /** Waits until the version passes {@code seen} or the timeout ends; returns whether something changed. */
+    public boolean awaitChange(long seen, long timeoutMillis) throws InterruptedException {
+        long end = System.currentTimeMillis() + timeoutMillis;
+        synchronized (changes) {
+            while (version == seen) {
+                long left = end - System.currentTimeMillis();
+                if (left <= 0) return false;
+                changes.wait(left);
+            }
+            return true;
+        }
+    }
+
+    /** Waits for a request to complete and returns its final row. */
+    public Database.RequestRow awaitCompletion(String id) throws InterruptedException {
+        while (true) {
+            long v = version();
+            Database.RequestRow r = db.request(id);
+            if (r == null || r.completed()) return r;
+            awaitChange(v, 1000);
+        }
+    }
+
+    private void changed() {
+        synchronized (changes) {
+            version++;
+            changes.notifyAll();
+        }
+    }
+
+    private void log(String id, String level, String message) {
+        db.addLog(id, System.currentTimeMillis(), level, "USER", message);
+        changed();
+    }
+
+    // ---- workers -------------------------------------------------------------------------------------------
+
+    private void workLoop() {
+        while (!stopping) {
+            Database.RequestRow r;
+            try {
+                r = db.claimNext(System.currentTimeMillis());
+            } catch (RuntimeException e) {
+                if (stopping) return;
+                LOG.log(Level.SEVERE, "cannot take the next request", e);
+                sleep(1000);
+                continue;
+            }
+            if (r == null) {
+                synchronized (work) {
+                    try {
+                        work.wait(500);
+                    } catch (InterruptedException e) {
+                        return;
+                    }
+                }
+                continue;
+            }
+            changed();
+            execute(r);
+        }
+    }
+
+    private static void sleep(long ms) {
+        try {
+            Thread.sleep(ms);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void execute(Database.RequestRow r) {
+        running.add(r.id());
+        try {
+            Endpoint ep = endpoints.get(r.endpoint());
+            if (ep == null) {
+                fail(r.id(), 404, "bad_request", "Endpoint '" + r.endpoint() + "' is not served here.",
+                        System.currentTimeMillis());
+                return;
+            }
+            Database.RequestRow now = db.request(r.id());
+            if (now.cancelRequested() || now.completed() || cancelled.contains(r.id())) throw EndpointException.cancelled();
+            JsonNode input;
+            try {
+                input = Json.parse(r.input());
+            } catch (JsonProcessingException e) {
+                throw EndpointException.of(InputError.jsonInvalid(e));
+            }
+            JsonNode valid;
+            try {
+                valid = ep.validate(input);
+            } catch (InputError e) {
+                throw EndpointException.of(e);
+            }
+            Context ctx = new Context(r);
+            JsonNode out = ep.run(valid, ctx);
+            if (db.complete(r.id(), 200, Json.write(out), null, null, System.currentTimeMillis())) changed();
+        } catch (EndpointException e) {
+            if (stopping && "client_cancelled".equals(e.errorType()) && !cancelled.contains(r.id())) {
+                requeueOnStop(r);
+                return;
+            }
+            if (e.status() >= 500) log(r.id(), "ERROR", e.getMessage());
+            completeWith(r.id(), e, System.currentTimeMillis());
+        } catch (Throwable t) {
+            if (stopping) {
+                requeueOnStop(r);
+                return;
+            }
+            LOG.log(Level.SEVERE, "request " + r.id() + " failed", t);
+            log(r.id(), "ERROR", "Internal error: " + t);
+            fail(r.id(), 500, "runner_server_error", "Internal Server Error", System.currentTimeMillis());
+        } finally {
+            running.remove(r.id());
+            cancelled.remove(r.id());
+        }
+    }
+
+    private void requeueOnStop(Database.RequestRow r) {
+        try {
+            if (db.requeue(r.id())) log(r.id(), "WARN", "The server is shutting down; the request was queued again.");
+        } catch (RuntimeException e) {
+            LOG.log(Level.WARNING, "cannot requeue " + r.id() + " on shutdown; it will be requeued at start", e);
+        }
+    }
+
+    private void completeWith(String id, EndpointException e, long now) {
+        if (db.complete(id, e.status(), Json.write(e.body()), e.getMessage(), e.errorType(), now)) changed();
+    }
+
+    private void fail(String id, int status, String errorType, String message, long now) {
+        completeWith(id, new EndpointException(status, errorType, message, Json.detail(message, errorType)), now);
+    }
+
+    /** Stops the workers; running requests are asked to stop and queued again for the next start. */
+    @Override
+    public void close() {
+        stopping = true;
+        synchronized (work) {
+            work.notifyAll();
+        }
+        for (Thread t : workers) {
+            try {
+                t.join(10_000);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (Thread t : workers) {
+            if (t.isAlive()) t.interrupt();
+        }
+        for (String id : running) db.requeue(id);
+        changed();
+    }
+
+    // ---- status JSON ---------------------------------------------------------------------------------------
+
+    /**
+     * fal's status object: {@code status}, {@code request_id}, the three URLs, and {@code queue_position}
+     * (IN_QUEUE) or {@code logs} and {@code metrics} (IN_PROGRESS, COMPLETED), plus {@code error}/{@code error_type}
+     * on failure.
+     *
+     * @param queueBase base of the queue routes, e.g. {@code http://host/queue}
+     * @param logs      the log lines to include, or null to send {@code "logs": null}
+     */
+    public ObjectNode statusJson(Database.RequestRow r, String queueBase, List<Database.LogRow> logs) {
+        ObjectNode o = Json.object();
+        o.put("status", r.status());
+        o.put("request_id", r.id());
+        String responseUrl = queueBase + "/" + appPrefix(r.endpoint()) + "/requests/" + r.id();
+        o.put("response_url", responseUrl);
+        o.put("status_url", responseUrl + "/status");
+        o.put("cancel_url", responseUrl + "/cancel");
+        if (r.status().equals("IN_QUEUE")) o.put("queue_position", db.queuePosition(r));
+        if (logs == null) o.putNull("logs");
+        else o.set("logs", logsJson(logs));
+        ObjectNode metrics = o.putObject("metrics");
+        if (r.completed()) {
+            if (r.startedAt() != null && r.completedAt() != null) {
+                metrics.put("inference_time", (r.completedAt() - r.startedAt()) / 1000.0);
+            }
+            if (r.error() != null) {
+                o.put("error", r.error());
+                o.put("error_type", r.errorType());
+            }
+        }
+        return o;
+    }
+
+    /**
+     * The submit answer: always {@code IN_QUEUE} (fal-java reads it as {@code InQueue}), even when a worker has
+     * already taken the request, with {@code queue_position}, the URLs, {@code logs: null} and
+     * {@code gateway_request_id}.
+     */
+    public ObjectNode submitJson(Database.RequestRow r, String queueBase) {
+        ObjectNode o = Json.object();
+        o.put("status", "IN_QUEUE");
+        o.put("request_id", r.id());
+        String responseUrl = queueBase + "/" + appPrefix(r.endpoint()) + "/requests/" + r.id();
+        o.put("response_url", responseUrl);
+        o.put("status_url", responseUrl + "/status");
+        o.put("cancel_url", responseUrl + "/cancel");
+        o.put("queue_position", r.status().equals("IN_QUEUE") ? db.queuePosition(r) : 0);
+        o.putNull("logs");
+        o.putObject("metrics");
+        o.put("gateway_request_id", r.id());
+        return o;
+    }
+
+    /** Log lines in the union of the shapes the clients read: top-level level/source and {@code labels}. */
+    public static ArrayNode logsJson(List<Database.LogRow> logs) {
+        ArrayNode a = Json.array();
+        for (Database.LogRow l : logs) {
+            ObjectNode o = a.addObject();
+            o.put("message", l.message());
+            o.put("level", l.level());
+            o.put("source", l.source());
+            o.put("timestamp", TIMESTAMP.format(Instant.ofEpochMilli(l.ts())));
+            o.putObject("labels").put("level", l.level()).put("source", l.source());
+        }
+        return a;
+    }
+
+    /** {@code owner/app} of an endpoint id ({@code fal-ai/ideogram/character} → {@code fal-ai/ideogram}). */
+    public static String appPrefix(String endpointId) {
+        String[] parts = endpointId.split("/");
+        return parts.length <= 2 ? endpointId : parts[0] + "/" + parts[1];
+    }
+
+    // ---- run context ---------------------------------------------------------------------------------------
+
+    private final class Context implements RunContext {
+        private final Database.RequestRow row;
+
+        Context(Database.RequestRow row) {
+            this.row = row;
+        }
+
+        @Override
+        public String requestId() {
+            return row.id();
+        }
+
+        @Override
+        public void log(Level level, String message) {
+            RequestQueue.this.log(row.id(), level.name(), message);
+        }
+
+        @Override
+        public void progress(String phase, int step, int total) {
+            log(Level.INFO, phase + " " + step + "/" + total);
+            checkCancelled();
+        }
+
+        @Override
+        public boolean cancelled() {
+            return stopping || cancelled.contains(row.id());
+        }
+
+        @Override
+        public byte[] readInputFile(String field, String url) {
+            return fetcher.read(field, url, row.baseUrl());
+        }
+
+        @Override
+        public ObjectNode storeImage(byte[] data, String contentType, int width, int height, boolean inline) {
+            ObjectNode f = storeFile(data, contentType, null, inline);
+            f.put("width", width);
+            f.put("height", height);
+            return f;
+        }
+
+        @Override
+        public ObjectNode storeFile(byte[] data, String contentType, String fileName, boolean inline) {
+            if (inline) return FileStore.inline(data, contentType, fileName);
+            String base = config.publicUrl() != null ? config.publicUrl() : row.baseUrl();
+            return files.store(data, contentType, fileName, row.keyId(), base);
+        }
+    }
+}

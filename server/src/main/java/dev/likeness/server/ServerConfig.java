@@ -1,0 +1,78 @@
+package dev.likeness.server;
+
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * Settings of a {@link LikenessServer}. Fluent setters; every value has a usable default except the data directory.
+ */
+public final class ServerConfig {
+    private String host = "127.0.0.1";
+    private int port = 8080;
+    private int queuePort = -1;
+    private Path dataDir;
+    private int workers = 1;
+    private String publicUrl;
+    private Boolean openAccess;
+    private long maxBodyBytes = 32L << 20;
+    private long maxInputFileBytes = 10L << 20;
+    private long maxUploadBytes = 100L << 20;
+    private Duration fetchTimeout = Duration.ofSeconds(30);
+    private boolean allowPrivateFetch;
+    private java.util.Set<String> fetchAllowHosts = java.util.Set.of();
+    private Duration keepAlive = Duration.ofSeconds(5);
+    private int maxRestartAttempts = 3;
+
+    /** A configuration with defaults, keeping its state in {@code dataDir}. */
+    public ServerConfig(Path dataDir) {
+        this.dataDir = dataDir;
+    }
+
+    /** Interface to bind (default {@code 127.0.0.1}: with no API key the server is open, so it stays local unless told). */
+    public ServerConfig host(String v) { host = v; return this; }
+    /** Port of the main listener (default 8080; 0 = any free port). */
+    public ServerConfig port(int v) { port = v; return this; }
+    /** Port of an optional second listener that serves the queue at its root, like {@code queue.fal.run} (-1 = none). */
+    public ServerConfig queuePort(int v) { queuePort = v; return this; }
+    /** Directory of the database and stored files. */
+    public ServerConfig dataDir(Path v) { dataDir = v; return this; }
+    /** Number of worker threads running requests (default 1). */
+    public ServerConfig workers(int v) { workers = v; return this; }
+    /** Public base URL (e.g. {@code https://likeness.example.com}) used in every URL the server hands out; by default
+     *  URLs are built from each request's Host / Forwarded headers. */
+    public ServerConfig publicUrl(String v) { publicUrl = v == null ? null : v.replaceAll("/+$", ""); return this; }
+    /** true: no key needed; false: a key is always needed; null (default): open while no API key exists. */
+    public ServerConfig openAccess(Boolean v) { openAccess = v; return this; }
+    /** Largest request body accepted (default 32 MiB). */
+    public ServerConfig maxBodyBytes(long v) { maxBodyBytes = v; return this; }
+    /** Largest input file ({@code image_url}) read (default 10 MiB, the endpoints' limit on reference images). */
+    public ServerConfig maxInputFileBytes(long v) { maxInputFileBytes = v; return this; }
+    /** Largest file accepted by the storage upload (default 100 MiB). */
+    public ServerConfig maxUploadBytes(long v) { maxUploadBytes = v; return this; }
+    /** Time limit of fetching one http(s) input file (default 30 s). */
+    public ServerConfig fetchTimeout(Duration v) { fetchTimeout = v; return this; }
+    /** Whether http(s) inputs may point at loopback, private or link-local addresses (default false). */
+    public ServerConfig allowPrivateFetch(boolean v) { allowPrivateFetch = v; return this; }
+    /** Hosts (names or address literals, as written in URLs) fetched even when they resolve to private addresses. */
+    public ServerConfig fetchAllowHosts(java.util.Set<String> v) { fetchAllowHosts = java.util.Set.copyOf(v); return this; }
+    /** Longest silence on a status stream before a {@code : ping} comment (default 5 s; fal-java gives up at 10 s). */
+    public ServerConfig keepAlive(Duration v) { keepAlive = v; return this; }
+    /** How many times a request interrupted by a restart is run before it is failed (default 3). */
+    public ServerConfig maxRestartAttempts(int v) { maxRestartAttempts = v; return this; }
+
+    public String host() { return host; }
+    public int port() { return port; }
+    public int queuePort() { return queuePort; }
+    public Path dataDir() { return dataDir; }
+    public int workers() { return workers; }
+    public String publicUrl() { return publicUrl; }
+    public Boolean openAccess() { return openAccess; }
+    public long maxBodyBytes() { return maxBodyBytes; }
+    public long maxInputFileBytes() { return maxInputFileBytes; }
+    public long maxUploadBytes() { return maxUploadBytes; }
+    public Duration fetchTimeout() { return fetchTimeout; }
+    public boolean allowPrivateFetch() { return allowPrivateFetch; }
+    public java.util.Set<String> fetchAllowHosts() { return fetchAllowHosts; }
+    public Duration keepAlive() { return keepAlive; }
+    public int maxRestartAttempts() { return maxRestartAttempts; }
+}
