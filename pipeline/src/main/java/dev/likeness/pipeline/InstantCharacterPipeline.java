@@ -127,6 +127,68 @@ public final class InstantCharacterPipeline implements AutoCloseable {
     public record Result(Tensor images, long seed, Map<String, Double> timings) {
     }
 
+    /**
+     * Optional extension points of a request, beyond the official pipeline. {@link #NONE} (or a null argument) runs
+     * exactly the official pipeline.
+     *
+     * @param subjectLayerScale null: the subject attention runs at {@code Request.scale} in every attention layer;
+     *                          else the scale of the subject attention in layer {@code l} (diffusers'
+     *                          {@code attn_processors} order: double-stream blocks, then single-stream blocks) —
+     *                          0 leaves that layer without the subject
+     * @param tokenSets         further image-token sets (e.g. style references), each resampled by the same adapter
+     *                          and added as its own attention in the layers its scale names
+     * @param guidance          null, or a steering of the predicted clean latent at every step
+     */
+    public record Extensions(java.util.function.IntToDoubleFunction subjectLayerScale, List<TokenSet> tokenSets,
+                             LatentGuidance guidance) {
+        /** Nothing added: the official pipeline. */
+        public static final Extensions NONE = new Extensions(null, List.of(), null);
+
+        public Extensions {
+            tokenSets = tokenSets == null ? List.of() : List.copyOf(tokenSets);
+        }
+
+        boolean none() {
+            return subjectLayerScale == null && tokenSets.isEmpty() && guidance == null;
+        }
+    }
+
+    /**
+     * A set of images encoded like the subject (SigLIP + DINOv2 → the adapter's timestep-free projection), their
+     * projections concatenated along the token axis (the adapter's Perceiver resampler reads any number of tokens
+     * and returns its fixed number of queries), whose resampled tokens are attended in the layers where
+     * {@code layerScale} is not 0, at that scale.
+     *
+     * @param name       for timings and messages (e.g. "style")
+     * @param images     at least one preprocessed image
+     * @param layerScale the attention scale per layer index (0 = not injected there)
+     */
+    public record TokenSet(String name, List<SubjectImages> images, java.util.function.IntToDoubleFunction layerScale) {
+        public TokenSet {
+            if (images == null || images.isEmpty()) {
+                throw new IllegalArgumentException("token set '" + name + "' needs at least one image");
+            }
+            images = List.copyOf(images);
+        }
+    }
+
+    /**
+     * Steers sampling: called at every step with the clean latent the model predicts ({@code x̂0 = x_t − σ·v} for
+     * flow matching), unpacked to [B, C, h, w] in the transformer's (scaled) latent space; returns the latent the
+     * step should aim at instead (same shape). The velocity is then rewritten so that its prediction is that latent:
+     * {@code v' = v + (x̂0 − x̂0')/σ}.
+     */
+    public interface LatentGuidance {
+        /**
+         * @param step  0-based step index
+         * @param steps total steps
+         * @param sigma the step's noise level σ (1 = pure noise)
+         * @param clean the predicted clean latent [B, C, h, w]
+         * @return the steered clean latent, same shape
+         */
+        Tensor steer(int step, int steps, float sigma, Tensor clean);
+    }
+
     /** The subject features the adapter reads ({@code encode_image_emb}'s three tensors). */
     public record SubjectFeatures(Tensor lowResShallow, Tensor lowResDeep, Tensor highResDeep) {
     }
@@ -173,6 +235,17 @@ public final class InstantCharacterPipeline implements AutoCloseable {
 
     /** Runs one request; {@code cancelled} is polled between steps (a true answer throws CancellationException). */
     public Result generate(Request r, Listener listener, BooleanSupplier cancelled) {
+        return generate(r, Extensions.NONE, listener, cancelled);
+    }
+
+    /**
+     * Runs one request with {@link Extensions} (null = none, exactly {@link #generate(Request, Listener,
+     * BooleanSupplier)}).
+     */
+    public Result generate(Request r, Extensions ext, Listener listener, BooleanSupplier cancelled) {
+        if (ext == null) {
+            ext = Extensions.NONE;
+        }
         Map<String, Double> timings = new LinkedHashMap<>();
         int batch = r.numImages();
 
@@ -192,6 +265,10 @@ public final class InstantCharacterPipeline implements AutoCloseable {
         if (r.subject() != null) {
             SubjectFeatures f = encodeSubject(r.subject());
             features = c.adapter().features(f.lowResShallow(), f.lowResDeep(), f.highResDeep());
+        }
+        List<Tensor> setFeatures = new ArrayList<>();
+        for (TokenSet set : ext.tokenSets()) {
+            setFeatures.add(projectedFeatures(set.images()));
         }
         c.siglip().release();
         c.dinov2().release();
@@ -220,9 +297,24 @@ public final class InstantCharacterPipeline implements AutoCloseable {
             // the pipeline casts t to the latents' dtype, then hands the adapter that value and the transformer t/1000
             float tAdapter = round(t, adapterDtype);
             FluxTransformer.ImageAttentionHook hook = null;
-            if (features != null) {
-                Tensor tokens = c.adapter().subjectTokens(features, backend.fromFloats(new float[] {tAdapter}, 1));
-                hook = c.adapter().attentionHook(tokens, r.scale());
+            Tensor tAdapterTensor = backend.fromFloats(new float[] {tAdapter}, 1);
+            if (ext.none()) {
+                if (features != null) {
+                    Tensor tokens = c.adapter().subjectTokens(features, tAdapterTensor);
+                    hook = c.adapter().attentionHook(tokens, r.scale());
+                }
+            } else {
+                List<LayerScaledHook> hooks = new ArrayList<>();
+                if (features != null) {
+                    java.util.function.IntToDoubleFunction s = ext.subjectLayerScale() != null
+                            ? ext.subjectLayerScale() : layer -> r.scale();
+                    hooks.add(new LayerScaledHook(c.adapter().subjectTokens(features, tAdapterTensor), s));
+                }
+                for (int k = 0; k < setFeatures.size(); k++) {
+                    hooks.add(new LayerScaledHook(c.adapter().subjectTokens(setFeatures.get(k), tAdapterTensor),
+                            ext.tokenSets().get(k).layerScale()));
+                }
+                hook = composite(hooks);
             }
             Tensor timestep = backend.fromFloats(filled(batch, tAdapter / 1000f), batch);
             Tensor noisePred = c.transformer().forward(latents, text[1], text[0], timestep, guidance, imageIds,
@@ -233,6 +325,9 @@ public final class InstantCharacterPipeline implements AutoCloseable {
                 // neg + s·(pos − neg)
                 noisePred = backend.add(negPred,
                         backend.affine(backend.sub(noisePred, negPred), r.trueCfgScale(), 0f));
+            }
+            if (ext.guidance() != null && schedule.sigmas()[i] > 0f) {
+                noisePred = guide(ext.guidance(), i, schedule, latents, noisePred, latentH, latentW);
             }
             latents = schedule.step(backend, i, latents, noisePred);
             listener.step(i + 1, schedule.steps(), latents);
@@ -284,6 +379,56 @@ public final class InstantCharacterPipeline implements AutoCloseable {
         Tensor highDeep = backend.cat(2, List.of(tilesInSequence(siglipHigh, tiles), tilesInSequence(dinoHigh,
                 tiles)));
         return new SubjectFeatures(lowShallow, lowDeep, highDeep);
+    }
+
+    /** The adapter's timestep-free projection of each image, concatenated along the token axis. */
+    private Tensor projectedFeatures(List<SubjectImages> images) {
+        List<Tensor> parts = new ArrayList<>();
+        for (SubjectImages img : images) {
+            SubjectFeatures f = encodeSubject(img);
+            parts.add(c.adapter().features(f.lowResShallow(), f.lowResDeep(), f.highResDeep()));
+        }
+        return parts.size() == 1 ? parts.getFirst() : backend.cat(1, parts);
+    }
+
+    /** One token set's attention with its per-layer scale. */
+    private record LayerScaledHook(Tensor tokens, java.util.function.IntToDoubleFunction scale) {
+    }
+
+    /**
+     * Every token set's attention added in turn in each layer, each at its own scale for that layer (the adapter's
+     * hook for a given scale is made once per step and scale).
+     */
+    private FluxTransformer.ImageAttentionHook composite(List<LayerScaledHook> sets) {
+        List<Map<Float, FluxTransformer.ImageAttentionHook>> cache = new ArrayList<>();
+        for (int k = 0; k < sets.size(); k++) {
+            cache.add(new java.util.HashMap<>());
+        }
+        return (layer, query, attention) -> {
+            Tensor out = attention;
+            for (int k = 0; k < sets.size(); k++) {
+                float s = (float) sets.get(k).scale().applyAsDouble(layer);
+                if (s == 0f) {
+                    continue;
+                }
+                LayerScaledHook set = sets.get(k);
+                FluxTransformer.ImageAttentionHook h = cache.get(k).computeIfAbsent(s,
+                        v -> c.adapter().attentionHook(set.tokens(), v));
+                out = h.adjust(layer, query, out);
+            }
+            return out;
+        };
+    }
+
+    /** {@code x̂0 = x − σ·v}, steered, then {@code v' = v + (x̂0 − x̂0')/σ}. */
+    private Tensor guide(LatentGuidance g, int i, FlowMatchEulerScheduler.Schedule schedule, Tensor latents,
+                         Tensor velocity, int latentH, int latentW) {
+        float sigma = schedule.sigmas()[i];
+        Tensor clean = backend.sub(latents, backend.affine(velocity, sigma, 0f));
+        Tensor unpacked = backend.contiguous(FluxTransformer.unpackLatents(clean, latentH, latentW));
+        Tensor steered = g.steer(i, schedule.steps(), sigma, unpacked);
+        Tensor delta = backend.sub(clean, backend.contiguous(FluxTransformer.packLatents(steered)));
+        return backend.add(velocity, backend.affine(delta, 1f / sigma, 0f));
     }
 
     /** '(b n) l c -> b (n l) c' for one image: the tiles' token lists one after another. */
