@@ -157,7 +157,8 @@ public final class IdeogramCharacter {
                     layer -> layers.isStyle(layer) ? STYLE_STRENGTH : 0.0));
         }
         PaletteGuidance guidance = r.palette() == null ? null
-                : new PaletteGuidance(colourMap(), r.palette(), PaletteGuidance.DEFAULT_STRENGTH, backend);
+                : new PaletteGuidance(colourMap(), r.palette(), PaletteGuidance.DEFAULT_STRENGTH, backend,
+                        pipeline.components().vae(), PaletteGuidance.DEFAULT_REFITS);
         InstantCharacterPipeline.Extensions ext = subjectScale == null && sets.isEmpty() && guidance == null
                 ? InstantCharacterPipeline.Extensions.NONE
                 : new InstantCharacterPipeline.Extensions(subjectScale, sets, guidance);

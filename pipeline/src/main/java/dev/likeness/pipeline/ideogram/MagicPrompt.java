@@ -112,15 +112,27 @@ public final class MagicPrompt {
         return prompt + (trimmed.endsWith(".") || trimmed.endsWith(",") ? " " : ", ") + joined;
     }
 
-    /** Whether the prompt already says this (the phrase, or its last word, the category's key noun). */
+    /**
+     * Whether the prompt already says this: any comma-separated part of the phrase appears in it, or the last word
+     * (the key noun) of any part does, as a word.
+     */
     private static boolean overlaps(String lowerPrompt, String phrase) {
-        String p = phrase.toLowerCase(Locale.ROOT);
-        if (lowerPrompt.contains(p)) {
-            return true;
+        for (String part : phrase.toLowerCase(Locale.ROOT).split(",")) {
+            String p = part.strip();
+            if (p.isEmpty()) {
+                continue;
+            }
+            if (lowerPrompt.contains(p)) {
+                return true;
+            }
+            String[] words = p.split("[ ]+");
+            String key = words[words.length - 1];
+            if (key.length() > 3 && java.util.regex.Pattern.compile("\\b" + java.util.regex.Pattern.quote(key)
+                    + "\\b").matcher(lowerPrompt).find()) {
+                return true;
+            }
         }
-        String[] words = p.split("[ ,]+");
-        String key = words[words.length - 1];
-        return key.length() > 3 && lowerPrompt.matches("(?s).*\\b" + java.util.regex.Pattern.quote(key) + "\\b.*");
+        return false;
     }
 
     /** "colour scheme of a, b and c" with the members' nearest colour names, heaviest first, distinct. */

@@ -2,6 +2,7 @@ package dev.likeness.pipeline.ideogram;
 
 import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
+import dev.likeness.models.AutoencoderKL;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 
 /**
@@ -21,13 +22,44 @@ import dev.likeness.pipeline.InstantCharacterPipeline;
  * @param palette  the colours
  * @param strength λ, the fraction of the way toward the member per step at weight 1
  */
-public record PaletteGuidance(LatentRgb map, ColorPalette palette, double strength, Backend backend)
-        implements InstantCharacterPipeline.LatentGuidance {
+public final class PaletteGuidance implements InstantCharacterPipeline.LatentGuidance {
     /** The default λ. */
-    public static final double DEFAULT_STRENGTH = 0.5;
+    public static final double DEFAULT_STRENGTH = 1.0;
+    /** How many times per request the map is refitted locally (at evenly spaced steps, the first included). */
+    public static final int DEFAULT_REFITS = 3;
+
+    private final ColorPalette palette;
+    private final double strength;
+    private final Backend backend;
+    private final AutoencoderKL vae;
+    private final int refits;
+    private LatentRgb map;
+
+    /**
+     * @param map     the VAE's global colour map ({@link LatentRgb#fit}), used until the first local refit
+     * @param vae     null: the global map throughout; else the map is refitted around the predicted latent
+     *                ({@link LatentRgb#fitLocal}) {@code refits} times per request
+     */
+    public PaletteGuidance(LatentRgb map, ColorPalette palette, double strength, Backend backend, AutoencoderKL vae,
+                           int refits) {
+        this.map = map;
+        this.palette = palette;
+        this.strength = strength;
+        this.backend = backend;
+        this.vae = vae;
+        this.refits = refits;
+    }
+
+    /** The map in use now. */
+    public LatentRgb map() {
+        return map;
+    }
 
     @Override
     public Tensor steer(int step, int steps, float sigma, Tensor clean) {
+        if (vae != null && refits > 0 && isRefitStep(step, steps)) {
+            map = LatentRgb.fitLocal(vae, backend, clean, 1000L + step);
+        }
         int c = clean.size(1);
         if (c != map.channels()) {
             throw new IllegalArgumentException("palette guidance: the colour map has " + map.channels()
@@ -73,6 +105,15 @@ public record PaletteGuidance(LatentRgb map, ColorPalette palette, double streng
             }
         }
         return backend.fromFloats(z, clean.shape());
+    }
+
+    private boolean isRefitStep(int step, int steps) {
+        for (int k = 0; k < refits; k++) {
+            if (step == (int) ((long) k * steps / refits)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static double sq(double v) {
