@@ -85,6 +85,11 @@ public final class IdeogramCharacter {
         this.layers = new StyleLayers(flux.numLayers(), flux.numSingleLayers());
     }
 
+    /** The pipeline this runs on. */
+    public InstantCharacterPipeline pipeline() {
+        return pipeline;
+    }
+
     /** Which layers carry style on the loaded transformer. */
     public StyleLayers styleLayers() {
         return layers;
