@@ -24,6 +24,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -195,6 +196,7 @@ public final class InstantCharacterPipeline implements AutoCloseable {
 
     private final Components c;
     private final Backend backend;
+    private final ReentrantLock generation = new ReentrantLock(true);
     private final DType noiseDtype;
 
     public InstantCharacterPipeline(Components components, CpuBackend backend) {
@@ -243,9 +245,24 @@ public final class InstantCharacterPipeline implements AutoCloseable {
      * BooleanSupplier)}).
      */
     public Result generate(Request r, Extensions ext, Listener listener, BooleanSupplier cancelled) {
-        if (ext == null) {
-            ext = Extensions.NONE;
+        generation.lock();
+        try {
+            return run(r, ext == null ? Extensions.NONE : ext, listener, cancelled);
+        } finally {
+            generation.unlock();
         }
+    }
+
+    /**
+     * The lock {@link #generate} holds: one generation at a time per pipeline (the engine already uses every core
+     * for one, and the encoders are mapped and released per phase). Fair and reentrant, so a caller may take it
+     * first — e.g. to wait with {@code tryLock} while polling a cancellation — and then call {@link #generate}.
+     */
+    public ReentrantLock generationLock() {
+        return generation;
+    }
+
+    private Result run(Request r, Extensions ext, Listener listener, BooleanSupplier cancelled) {
         Map<String, Double> timings = new LinkedHashMap<>();
         int batch = r.numImages();
 
