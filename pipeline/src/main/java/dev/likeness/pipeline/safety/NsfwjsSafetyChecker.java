@@ -13,13 +13,15 @@ import java.util.Map;
  * probabilities. An image is flagged when
  *
  * <pre>
- *   explicit = P(Porn) + P(Hentai) ≥ thresholds.explicit      (default 0.90)
- *   or P(Sexy) ≥ thresholds.sexy                              (default 0.98)
+ *   explicit = P(Porn) + P(Hentai) ≥ thresholds.explicit      (default 0.95)
+ *   or P(Sexy) ≥ thresholds.sexy                              (default: never — Sexy is reported, not flagged)
  * </pre>
  *
- * The thresholds are conservative on purpose: the model gives high Porn scores to ordinary photos of clothed people
- * (party and fashion pictures), and a black image in place of a harmless one is the more visible failure for a
- * character generator. The measurements behind the defaults are in pipeline/README.md, "Safety checker".
+ * The defaults are conservative on purpose: the model gives high Porn scores to ordinary photos of clothed people
+ * (up to 0.90 for Porn + Hentai on the photos measured) and Sexy scores up to 0.997 to party and fashion pictures,
+ * and a black image in place of a harmless one is the more visible failure for a character generator. Sexy alone
+ * never flags by default; an operator who wants it to can set a bound. The measurements behind the defaults are in
+ * pipeline/README.md, "Safety checker" ({@code NsfwjsThresholdStudy} in the tests reproduces them).
  */
 public final class NsfwjsSafetyChecker implements SafetyChecker {
     /** This checker's {@link #name()}. */
@@ -29,11 +31,13 @@ public final class NsfwjsSafetyChecker implements SafetyChecker {
      * When an image is flagged.
      *
      * @param explicit the bound on {@code P(Porn) + P(Hentai)}
-     * @param sexy     the bound on {@code P(Sexy)} alone (above 1: never)
+     * @param sexy     the bound on {@code P(Sexy)} alone ({@link #NEVER}, or anything above 1: never)
      */
     public record Thresholds(float explicit, float sexy) {
+        /** A bound no probability reaches. */
+        public static final float NEVER = Float.POSITIVE_INFINITY;
         /** The defaults (see the class comment). */
-        public static final Thresholds DEFAULT = new Thresholds(0.90f, 0.98f);
+        public static final Thresholds DEFAULT = new Thresholds(0.95f, NEVER);
 
         public Thresholds {
             if (!(explicit > 0) || !(sexy > 0)) {
@@ -63,7 +67,12 @@ public final class NsfwjsSafetyChecker implements SafetyChecker {
 
     /** The checker on the model built into the jar, with the default thresholds. */
     public static NsfwjsSafetyChecker load(Backend backend) {
-        return new NsfwjsSafetyChecker(NsfwjsClassifier.load(backend), Thresholds.DEFAULT);
+        return load(backend, Thresholds.DEFAULT);
+    }
+
+    /** The checker on the model built into the jar, with {@code thresholds}. */
+    public static NsfwjsSafetyChecker load(Backend backend, Thresholds thresholds) {
+        return new NsfwjsSafetyChecker(NsfwjsClassifier.load(backend), thresholds);
     }
 
     @Override

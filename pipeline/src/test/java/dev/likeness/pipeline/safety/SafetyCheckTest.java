@@ -44,6 +44,11 @@ class SafetyCheckTest {
         assertFalse(t.flags(new float[] {0.0f, 0.0f, 0.03f, 0.0f, 0.97f}), "Sexy 0.97: not flagged");
         assertFalse(t.flags(new float[] {0.0f, 0.0f, 0.0f, 0.7f, 0.3f}), "Porn 0.7 + Sexy 0.3 is not explicit enough");
         assertThrows(IllegalArgumentException.class, () -> new NsfwjsSafetyChecker.Thresholds(0f, 0.5f));
+        // the defaults: the worst clothed-photo scores measured (README, "Safety checker") stay unflagged
+        NsfwjsSafetyChecker.Thresholds d = NsfwjsSafetyChecker.Thresholds.DEFAULT;
+        assertFalse(d.flags(new float[] {0.008f, 0.132f, 0.020f, 0.770f, 0.070f}), "sample2 at 256 px: 0.902");
+        assertFalse(d.flags(new float[] {0.000f, 0.000f, 0.001f, 0.002f, 0.997f}), "Sexy 0.997 alone");
+        assertTrue(d.flags(new float[] {0.0f, 0.05f, 0.0f, 0.90f, 0.05f}), "Porn + Hentai = 0.95");
     }
 
     @Test
