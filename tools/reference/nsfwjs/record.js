@@ -1,7 +1,7 @@
 // Records what nsfwjs 4.4.0's own TF.js runtime outputs on a few generated images: the golden that
-// pipeline/src/test/java/dev/likeness/pipeline/safety/NsfwClassifierTest.java checks the Java port against.
+// pipeline/src/test/java/dev/likeness/pipeline/safety/NsfwjsClassifierTest.java checks the Java port against.
 //
-//   cd tools/reference/nsfwjs && npm ci && node record.js ../../../pipeline/src/test/resources/dev/likeness/pipeline/safety/nsfwjs
+//   cd tools/reference/nsfwjs && npm install && node record.js ../../../pipeline/src/test/resources/dev/likeness/pipeline/safety/nsfwjs
 //
 // Each image is drawn here from a formula (seeded PRNG where it is noisy), written as an RGB PNG, and classified
 // exactly as nsfwjs does: an int32 [H, W, 3] pixel tensor (what tf.browser.fromPixels gives) passed to infer(), which
