@@ -114,6 +114,9 @@ final class KerasGraph {
             case "ZeroPadding2D" -> {
                 channelsLast(c, name);
                 JsonNode p = c.path("padding");
+                if (!p.path(0).isArray() || !p.path(1).isArray()) {
+                    throw unsupported(name, "padding " + p + " (expected [[top, bottom], [left, right]])");
+                }
                 int top = p.path(0).path(0).asInt(), bottom = p.path(0).path(1).asInt();
                 int left = p.path(1).path(0).asInt(), right = p.path(1).path(1).asInt();
                 yield ins -> pad(ins.getFirst(), top, bottom, left, right);

@@ -2,6 +2,8 @@ package dev.likeness.pipeline.safety;
 
 import dev.likeness.pipeline.image.RgbImage;
 
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -24,7 +26,7 @@ public interface SafetyChecker extends AutoCloseable {
      */
     record Result(boolean flagged, Map<String, Float> scores, String checkerName) {
         public Result {
-            scores = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(scores));
+            scores = Collections.unmodifiableMap(new LinkedHashMap<>(scores));
         }
     }
 
