@@ -111,7 +111,7 @@ final class Activations {
             FloatVector v = FloatVector.fromArray(S, src, i, m);
             FloatVector cube = v.mul(v).mul(v);
             FloatVector inner = v.add(cube.mul(GELU_KAPPA)).mul(GELU_BETA);
-            FloatVector r = v.mul(0.5f).mul(inner.lanewise(VectorOperators.TANH).add(1f));
+            FloatVector r = v.mul(0.5f).mul(VMath.tanh(inner).add(1f));
             r.intoArray(dst, i, m);
         }
     }
@@ -121,7 +121,7 @@ final class Activations {
         for (int i = start; i < end; i += S.length()) {
             VectorMask<Float> m = S.indexInRange(i, end);
             FloatVector v = FloatVector.fromArray(S, src, i, m);
-            FloatVector sig = one.div(v.mul(QUICK_GELU_ALPHA).neg().lanewise(VectorOperators.EXP).add(1f));
+            FloatVector sig = one.div(VMath.exp(v.mul(QUICK_GELU_ALPHA).neg()).add(1f));
             v.mul(sig).intoArray(dst, i, m);
         }
     }
@@ -130,7 +130,7 @@ final class Activations {
         for (int i = start; i < end; i += S.length()) {
             VectorMask<Float> m = S.indexInRange(i, end);
             FloatVector v = FloatVector.fromArray(S, src, i, m);
-            v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(dst, i, m);
+            v.div(VMath.exp(v.neg()).add(1f)).intoArray(dst, i, m);
         }
     }
 
@@ -153,7 +153,7 @@ final class Activations {
         FloatVector t = c.sub(2.5f);
         FloatVector p = t.fma(C0, C1).fma(t, bc(C2)).fma(t, bc(C3)).fma(t, bc(C4)).fma(t, bc(C5)).fma(t, bc(C6))
                 .fma(t, bc(C7)).fma(t, bc(C8));
-        FloatVector erfc = c.neg().fma(c, p).lanewise(VectorOperators.EXP);
+        FloatVector erfc = VMath.exp(c.neg().fma(c, p));
         FloatVector big = bc(1f).sub(erfc);
         big = big.lanewise(VectorOperators.NEG, x.compare(VectorOperators.LT, 0f));
         return small.blend(big, a.compare(VectorOperators.GE, 1f));
