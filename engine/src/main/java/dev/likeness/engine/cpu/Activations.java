@@ -146,20 +146,28 @@ final class Activations {
         FloatVector a = x.abs();
         // |x| < 1: x + x * Q(x²), one rounding at the end (fma)
         FloatVector u = x.mul(x);
-        FloatVector q = u.fma(E0, E1).fma(u, bc(E2)).fma(u, bc(E3)).fma(u, bc(E4)).fma(u, bc(E5)).fma(u, bc(E6));
+        FloatVector q = u.fma(E0, E1);
+        q = q.fma(u, FloatVector.broadcast(S, E2));
+        q = q.fma(u, FloatVector.broadcast(S, E3));
+        q = q.fma(u, FloatVector.broadcast(S, E4));
+        q = q.fma(u, FloatVector.broadcast(S, E5));
+        q = q.fma(u, FloatVector.broadcast(S, E6));
         FloatVector small = x.fma(q, x);
         // |x| >= 1: 1 - erfc(|x|), erfc = exp(P(|x| - 2.5) - x²); clamped at 4, where 1 - erfc already rounds to 1
         FloatVector c = a.min(4f);
         FloatVector t = c.sub(2.5f);
-        FloatVector p = t.fma(C0, C1).fma(t, bc(C2)).fma(t, bc(C3)).fma(t, bc(C4)).fma(t, bc(C5)).fma(t, bc(C6))
-                .fma(t, bc(C7)).fma(t, bc(C8));
+        FloatVector p = t.fma(C0, C1);
+        p = p.fma(t, FloatVector.broadcast(S, C2));
+        p = p.fma(t, FloatVector.broadcast(S, C3));
+        p = p.fma(t, FloatVector.broadcast(S, C4));
+        p = p.fma(t, FloatVector.broadcast(S, C5));
+        p = p.fma(t, FloatVector.broadcast(S, C6));
+        p = p.fma(t, FloatVector.broadcast(S, C7));
+        p = p.fma(t, FloatVector.broadcast(S, C8));
         FloatVector erfc = VMath.exp(c.neg().fma(c, p));
-        FloatVector big = bc(1f).sub(erfc);
+        FloatVector big = FloatVector.broadcast(S, 1f).sub(erfc);
         big = big.lanewise(VectorOperators.NEG, x.compare(VectorOperators.LT, 0f));
         return small.blend(big, a.compare(VectorOperators.GE, 1f));
     }
 
-    private static FloatVector bc(float v) {
-        return FloatVector.broadcast(S, v);
-    }
 }
