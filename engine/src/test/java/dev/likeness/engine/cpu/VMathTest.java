@@ -97,6 +97,48 @@ class VMathTest {
         assertTrue(worst <= 2, "tanh max error " + worst + " ulp");
     }
 
+    /** erf in double: 2/sqrt(pi) · exp(-x²) · Σ 2^n x^(2n+1) / (1·3·…·(2n+1)), a series of positive terms. */
+    static double erfReference(double x) {
+        double a = Math.abs(x);
+        if (a > 6) {
+            return Math.signum(x);
+        }
+        double term = a;
+        double sum = a;
+        for (int n = 1; term > 1e-17 * sum; n++) {
+            term *= 2 * a * a / (2 * n + 1);
+            sum += term;
+        }
+        return Math.copySign(sum * StrictMath.exp(-a * a) * 2 / Math.sqrt(Math.PI), x);
+    }
+
+    @Test
+    void erfIsWithinOneUlp() {
+        int stride = STRIDE * 4 + 1;
+        long from = ordered(-6f);
+        long to = ordered(6f);
+        float[] in = new float[L];
+        long worst = 0;
+        float worstAt = 0;
+        long count = 0;
+        for (long o = from; o <= to; o += (long) stride * L) {
+            for (int i = 0; i < L; i++) {
+                in[i] = fromOrdered(Math.min(to, o + (long) i * stride));
+            }
+            FloatVector e = Activations.erf(FloatVector.fromArray(VMath.S, in, 0));
+            for (int i = 0; i < L; i++) {
+                long u = ulps(e.lane(i), (float) erfReference(in[i]));
+                if (u > worst) {
+                    worst = u;
+                    worstAt = in[i];
+                }
+            }
+            count += L;
+        }
+        System.out.printf("erf on [-6, 6]: %d values, max error %d ulp (at %s)%n", count, worst, worstAt);
+        assertTrue(worst <= 1, "erf max error " + worst + " ulp");
+    }
+
     @Test
     void specialValues() {
         assertEquals(1f, VMath.exp(0f));
