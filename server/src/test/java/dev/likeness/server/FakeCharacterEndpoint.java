@@ -68,7 +68,7 @@ final class FakeCharacterEndpoint implements Endpoint {
         var images = out.putArray("images");
         var nsfw = out.putArray("has_nsfw_concepts");
         for (int k = 0; k < in.numImages(); k++) {
-            int w = in.imageSize().width(), h = in.imageSize().height();
+            int w = in.width(), h = in.height();
             BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
             int rgb = (int) ((seed * 2654435761L + k) & 0xffffff) ^ (reference.getRGB(0, 0) & 0xffffff);
             var gfx = img.createGraphics();
