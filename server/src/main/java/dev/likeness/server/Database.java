@@ -344,6 +344,21 @@ public final class Database implements AutoCloseable {
         }
     }
 
+    /** One API key's public record (never its secret). */
+    public record KeyRow(String id, long createdAt, Long revokedAt) {}
+
+    /** Every key, active and revoked, oldest first. */
+    public synchronized List<KeyRow> keys() {
+        try (Statement s = conn.createStatement();
+             ResultSet rs = s.executeQuery("SELECT id, created_at, revoked_at FROM api_keys ORDER BY created_at, id")) {
+            List<KeyRow> out = new ArrayList<>();
+            while (rs.next()) out.add(new KeyRow(rs.getString(1), rs.getLong(2), nullableLong(rs, "revoked_at")));
+            return out;
+        } catch (SQLException e) {
+            throw fail("list keys", e);
+        }
+    }
+
     /** Number of active keys. */
     public synchronized int activeKeyCount() {
         try (Statement s = conn.createStatement();
