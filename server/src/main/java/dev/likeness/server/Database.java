@@ -93,6 +93,19 @@ public final class Database implements AutoCloseable {
                           complete INTEGER NOT NULL,
                           created_at INTEGER NOT NULL)""");
                 s.execute("""
+                        CREATE TABLE IF NOT EXISTS webhooks(
+                          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                          request_id TEXT NOT NULL,
+                          url TEXT NOT NULL,
+                          user_id TEXT NOT NULL,
+                          body TEXT NOT NULL,
+                          attempts INTEGER NOT NULL DEFAULT 0,
+                          next_at INTEGER NOT NULL,
+                          delivered_at INTEGER,
+                          failed_at INTEGER,
+                          last_error TEXT)""");
+                s.execute("CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks(delivered_at, failed_at, next_at)");
+                s.execute("""
                         CREATE TABLE IF NOT EXISTS upload_tokens(
                           token TEXT PRIMARY KEY,
                           file_id TEXT,
@@ -367,6 +380,107 @@ public final class Database implements AutoCloseable {
             return rs.getInt(1);
         } catch (SQLException e) {
             throw fail("count keys", e);
+        }
+    }
+
+    // ---- webhooks ------------------------------------------------------------------------------------------
+
+    /** A webhook delivery: the payload is fixed when the request completes; attempts and the next try persist. */
+    public record WebhookRow(long seq, String requestId, String url, String userId, String body, int attempts,
+                             long nextAt, Long deliveredAt, Long failedAt, String lastError) {}
+
+    /** Queues a webhook delivery, due at once. */
+    public synchronized void insertWebhook(String requestId, String url, String userId, String body, long now) {
+        try (PreparedStatement p = conn.prepareStatement(
+                "INSERT INTO webhooks(request_id, url, user_id, body, next_at) VALUES (?, ?, ?, ?, ?)")) {
+            p.setString(1, requestId);
+            p.setString(2, url);
+            p.setString(3, userId);
+            p.setString(4, body);
+            p.setLong(5, now);
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail("queue webhook of " + requestId, e);
+        }
+    }
+
+    /** Completed requests with a webhook but no delivery row (the server stopped between the two writes). */
+    public synchronized List<RequestRow> completedWithoutWebhook() {
+        try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery("""
+                SELECT * FROM requests r WHERE status = 'COMPLETED' AND webhook IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.request_id = r.id) ORDER BY seq""")) {
+            List<RequestRow> out = new ArrayList<>();
+            while (rs.next()) out.add(row(rs));
+            return out;
+        } catch (SQLException e) {
+            throw fail("list completions without webhook", e);
+        }
+    }
+
+    /** Pending deliveries due at {@code now}, oldest first. */
+    public synchronized List<WebhookRow> dueWebhooks(long now, int limit) {
+        try (PreparedStatement p = conn.prepareStatement("""
+                SELECT * FROM webhooks WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?
+                ORDER BY next_at, seq LIMIT ?""")) {
+            p.setLong(1, now);
+            p.setInt(2, limit);
+            return webhookRows(p);
+        } catch (SQLException e) {
+            throw fail("read due webhooks", e);
+        }
+    }
+
+    /** Deliveries of one request (tests, diagnostics). */
+    public synchronized List<WebhookRow> webhooksOf(String requestId) {
+        try (PreparedStatement p = conn.prepareStatement("SELECT * FROM webhooks WHERE request_id = ? ORDER BY seq")) {
+            p.setString(1, requestId);
+            return webhookRows(p);
+        } catch (SQLException e) {
+            throw fail("read webhooks of " + requestId, e);
+        }
+    }
+
+    /** When the next pending delivery is due, or null when none is pending. */
+    public synchronized Long nextWebhookAt() {
+        try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery(
+                "SELECT MIN(next_at) AS m FROM webhooks WHERE delivered_at IS NULL AND failed_at IS NULL")) {
+            rs.next();
+            return nullableLong(rs, "m");
+        } catch (SQLException e) {
+            throw fail("next webhook", e);
+        }
+    }
+
+    /**
+     * Records one attempt: delivered, or failed for good ({@code failed}), or to be tried again at {@code nextAt}.
+     */
+    public synchronized void webhookAttempt(long seq, boolean delivered, boolean failed, long nextAt, String error,
+                                            long now) {
+        try (PreparedStatement p = conn.prepareStatement("""
+                UPDATE webhooks SET attempts = attempts + 1, delivered_at = ?, failed_at = ?, next_at = ?, last_error = COALESCE(?, last_error)
+                WHERE seq = ?""")) {
+            if (delivered) p.setLong(1, now);
+            else p.setNull(1, java.sql.Types.INTEGER);
+            if (failed) p.setLong(2, now);
+            else p.setNull(2, java.sql.Types.INTEGER);
+            p.setLong(3, nextAt);
+            p.setString(4, error);
+            p.setLong(5, seq);
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail("record webhook attempt", e);
+        }
+    }
+
+    private static List<WebhookRow> webhookRows(PreparedStatement p) throws SQLException {
+        try (ResultSet rs = p.executeQuery()) {
+            List<WebhookRow> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(new WebhookRow(rs.getLong("seq"), rs.getString("request_id"), rs.getString("url"),
+                        rs.getString("user_id"), rs.getString("body"), rs.getInt("attempts"), rs.getLong("next_at"),
+                        nullableLong(rs, "delivered_at"), nullableLong(rs, "failed_at"), rs.getString("last_error")));
+            }
+            return out;
         }
     }
 

@@ -49,9 +49,11 @@ final class FalHandler extends Handler.Abstract {
     private final FileStore files;
     private final Database db;
     private final ServerConfig config;
+    private final Webhooks webhooks;
     private volatile boolean closing;
 
-    FalHandler(RequestQueue queue, Keys keys, FileStore files, Database db, ServerConfig config) {
+    FalHandler(RequestQueue queue, Keys keys, FileStore files, Database db, ServerConfig config, Webhooks webhooks) {
+        this.webhooks = webhooks;
         this.queue = queue;
         this.keys = keys;
         this.files = files;
@@ -148,6 +150,12 @@ final class FalHandler extends Handler.Abstract {
         if (seg.isEmpty()) throw notFound(path);
         String first = seg.getFirst();
         boolean local = mode == Mode.DIRECT || mode == Mode.QUEUE_HOST;
+        if ((mode == Mode.REST || local) && seg.size() == 2 && first.equals(".well-known") && seg.get(1).equals("jwks.json")) {
+            requireMethod(x, "GET");
+            x.resp.getHeaders().put(HttpHeader.CACHE_CONTROL, "public, max-age=86400");
+            x.json(200, webhooks.key().jwks());
+            return;
+        }
         if (mode == Mode.REST || (local && first.equals("storage"))) {
             storage(x, seg, path);
             return;
@@ -204,11 +212,16 @@ final class FalHandler extends Handler.Abstract {
 
     private void submit(Exchange x, Endpoint ep, Map<String, String> query) {
         Keys.Caller caller = auth(x);
+        String webhook = query.get("fal_webhook");
+        if (webhook != null && webhook.isBlank()) webhook = null;
+        if (webhook != null && !Webhooks.validUrl(webhook)) {
+            throw HttpError.detail(400, "fal_webhook must be an absolute http(s) URL, got '" + webhook + "'");
+        }
         String input = new String(x.body(config.maxBodyBytes()), StandardCharsets.UTF_8);
         String priorityHeader = x.header("x-fal-queue-priority");
         int priority = priorityHeader != null && priorityHeader.strip().equalsIgnoreCase("low") ? 1 : 0;
         String id = queue.submit(ep.id(), caller.keyId(), input, priority, false, x.base(config.publicUrl()),
-                query.get("fal_webhook"));
+                webhook);
         x.requestId = id;
         x.json(200, queue.submitJson(queue.get(id), queueBase(x)));
     }

@@ -18,6 +18,7 @@ public final class LikenessServer implements AutoCloseable {
     private final FileStore files;
     private final Keys keys;
     private final RequestQueue queue;
+    private final Webhooks webhooks;
     private final FalHandler handler;
     private final Server jetty;
     private final ServerConnector main;
@@ -34,7 +35,9 @@ public final class LikenessServer implements AutoCloseable {
         this.files = new FileStore(db, config.dataDir());
         this.keys = new Keys(db, config.openAccess());
         this.queue = new RequestQueue(db, files, new InputFetcher(files, config), config, byId);
-        this.handler = new FalHandler(queue, keys, files, db, config);
+        this.webhooks = new Webhooks(db, WebhookKey.loadOrCreate(config.dataDir()), config);
+        queue.onCompleted(webhooks::completed);
+        this.handler = new FalHandler(queue, keys, files, db, config, webhooks);
 
         QueuedThreadPool pool = new QueuedThreadPool();
         pool.setName("likeness-http");
@@ -60,6 +63,7 @@ public final class LikenessServer implements AutoCloseable {
     /** Recovers the queue, starts the workers, then listens. */
     public LikenessServer start() throws Exception {
         queue.start();
+        webhooks.start();
         jetty.start();
         return this;
     }
@@ -79,6 +83,16 @@ public final class LikenessServer implements AutoCloseable {
         return keys;
     }
 
+    /** The webhook sender and its signing key. */
+    public Webhooks webhooks() {
+        return webhooks;
+    }
+
+    /** The database (tests, the command line). */
+    public Database database() {
+        return db;
+    }
+
     /** The configuration. */
     public ServerConfig config() {
         return config;
@@ -89,6 +103,7 @@ public final class LikenessServer implements AutoCloseable {
     public void close() throws Exception {
         handler.closing();
         queue.close();
+        webhooks.close();
         jetty.stop();
         db.close();
     }
