@@ -93,6 +93,17 @@ public final class Database implements AutoCloseable {
                           complete INTEGER NOT NULL,
                           created_at INTEGER NOT NULL)""");
                 s.execute("""
+                        CREATE TABLE IF NOT EXISTS usage(
+                          request_id TEXT PRIMARY KEY,
+                          key_id TEXT,
+                          endpoint TEXT NOT NULL,
+                          unit TEXT NOT NULL,
+                          quantity REAL NOT NULL,
+                          unit_price_micros INTEGER NOT NULL,
+                          cost_micros INTEGER NOT NULL,
+                          completed_at INTEGER NOT NULL)""");
+                s.execute("CREATE INDEX IF NOT EXISTS usage_key ON usage(key_id, completed_at)");
+                s.execute("""
                         CREATE TABLE IF NOT EXISTS webhooks(
                           seq INTEGER PRIMARY KEY AUTOINCREMENT,
                           request_id TEXT NOT NULL,
@@ -170,11 +181,23 @@ public final class Database implements AutoCloseable {
      * {@code IN_PROGRESS} and returns it; null when the queue is empty.
      */
     public synchronized RequestRow claimNext(long now) {
+        return claimNext(now, 0);
+    }
+
+    /**
+     * {@link #claimNext(long)} skipping requests whose key already has {@code perKeyLimit} requests running
+     * (0 = no limit); they stay queued, in place, until one of that key's runs ends.
+     */
+    public synchronized RequestRow claimNext(long now, int perKeyLimit) {
         try (PreparedStatement p = conn.prepareStatement("""
                 UPDATE requests SET status = 'IN_PROGRESS', started_at = ?, attempts = attempts + 1
-                WHERE seq = (SELECT seq FROM requests WHERE status = 'IN_QUEUE' ORDER BY priority, seq LIMIT 1)
+                WHERE seq = (SELECT seq FROM requests q WHERE status = 'IN_QUEUE'
+                  AND (? = 0 OR (SELECT COUNT(*) FROM requests r WHERE r.status = 'IN_PROGRESS' AND r.key_id IS q.key_id) < ?)
+                  ORDER BY priority, seq LIMIT 1)
                 RETURNING *""")) {
             p.setLong(1, now);
+            p.setInt(2, perKeyLimit);
+            p.setInt(3, perKeyLimit);
             try (ResultSet rs = p.executeQuery()) {
                 return rs.next() ? row(rs) : null;
             }
@@ -197,6 +220,34 @@ public final class Database implements AutoCloseable {
             }
         } catch (SQLException e) {
             throw fail("queue position of " + r.id(), e);
+        }
+    }
+
+    /** Number of requests of a key (null: the open-mode caller) in a status. */
+    public synchronized int countFor(String keyId, String status) {
+        try (PreparedStatement p = conn.prepareStatement(
+                "SELECT COUNT(*) FROM requests WHERE status = ? AND key_id IS ?")) {
+            p.setString(1, status);
+            p.setString(2, keyId);
+            try (ResultSet rs = p.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        } catch (SQLException e) {
+            throw fail("count requests of a key", e);
+        }
+    }
+
+    /** Number of requests in a status. */
+    public synchronized int count(String status) {
+        try (PreparedStatement p = conn.prepareStatement("SELECT COUNT(*) FROM requests WHERE status = ?")) {
+            p.setString(1, status);
+            try (ResultSet rs = p.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        } catch (SQLException e) {
+            throw fail("count requests", e);
         }
     }
 
@@ -382,6 +433,126 @@ public final class Database implements AutoCloseable {
             throw fail("count keys", e);
         }
     }
+
+    // ---- usage ledger --------------------------------------------------------------------------------------
+
+    /** One ledger line: what a completed request cost. Money in millionths of a dollar. */
+    public record UsageRow(String requestId, String keyId, String endpoint, String unit, double quantity,
+                           long unitPriceMicros, long costMicros, long completedAt) {}
+
+    /** Records a request's cost once (a second call for the same request is ignored). */
+    public synchronized void insertUsage(UsageRow u) {
+        try (PreparedStatement p = conn.prepareStatement("""
+                INSERT OR IGNORE INTO usage(request_id, key_id, endpoint, unit, quantity, unit_price_micros, cost_micros,
+                completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""")) {
+            p.setString(1, u.requestId());
+            p.setString(2, u.keyId());
+            p.setString(3, u.endpoint());
+            p.setString(4, u.unit());
+            p.setDouble(5, u.quantity());
+            p.setLong(6, u.unitPriceMicros());
+            p.setLong(7, u.costMicros());
+            p.setLong(8, u.completedAt());
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail("record usage of " + u.requestId(), e);
+        }
+    }
+
+    /** Ledger lines of a key (null: the open-mode caller) completed in {@code [from, to)}, oldest first. */
+    public synchronized List<UsageRow> usage(String keyId, long from, long to) {
+        try (PreparedStatement p = conn.prepareStatement("""
+                SELECT * FROM usage WHERE key_id IS ? AND completed_at >= ? AND completed_at < ?
+                ORDER BY completed_at, request_id""")) {
+            p.setString(1, keyId);
+            p.setLong(2, from);
+            p.setLong(3, to);
+            try (ResultSet rs = p.executeQuery()) {
+                List<UsageRow> out = new ArrayList<>();
+                while (rs.next()) {
+                    out.add(new UsageRow(rs.getString("request_id"), rs.getString("key_id"), rs.getString("endpoint"),
+                            rs.getString("unit"), rs.getDouble("quantity"), rs.getLong("unit_price_micros"),
+                            rs.getLong("cost_micros"), rs.getLong("completed_at")));
+                }
+                return out;
+            }
+        } catch (SQLException e) {
+            throw fail("read usage", e);
+        }
+    }
+
+    /** Successful completions with no ledger line (the server stopped between the two writes). */
+    public synchronized List<RequestRow> completedWithoutUsage() {
+        try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery("""
+                SELECT * FROM requests r WHERE status = 'COMPLETED' AND result_status = 200
+                AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.request_id = r.id) ORDER BY seq""")) {
+            List<RequestRow> out = new ArrayList<>();
+            while (rs.next()) out.add(row(rs));
+            return out;
+        } catch (SQLException e) {
+            throw fail("list completions without usage", e);
+        }
+    }
+
+    // ---- retention -----------------------------------------------------------------------------------------
+
+    /**
+     * Deletes requests completed before {@code cutoff} with their logs and finished webhook deliveries, files
+     * created before it, and expired upload tokens; returns the ids of the deleted files (their bytes are removed by
+     * the caller) and the number of deleted requests. The usage ledger is kept.
+     */
+    public synchronized Swept sweep(long cutoff, long now) {
+        try {
+            conn.setAutoCommit(false);
+            try {
+                List<String> files = new ArrayList<>();
+                try (PreparedStatement p = conn.prepareStatement("SELECT id FROM files WHERE created_at < ?")) {
+                    p.setLong(1, cutoff);
+                    try (ResultSet rs = p.executeQuery()) {
+                        while (rs.next()) files.add(rs.getString(1));
+                    }
+                }
+                int requests;
+                try (PreparedStatement p = conn.prepareStatement("""
+                        DELETE FROM logs WHERE request_id IN
+                        (SELECT id FROM requests WHERE status = 'COMPLETED' AND completed_at < ?)""")) {
+                    p.setLong(1, cutoff);
+                    p.executeUpdate();
+                }
+                try (PreparedStatement p = conn.prepareStatement("""
+                        DELETE FROM webhooks WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND request_id IN
+                        (SELECT id FROM requests WHERE status = 'COMPLETED' AND completed_at < ?)""")) {
+                    p.setLong(1, cutoff);
+                    p.executeUpdate();
+                }
+                try (PreparedStatement p = conn.prepareStatement(
+                        "DELETE FROM requests WHERE status = 'COMPLETED' AND completed_at < ?")) {
+                    p.setLong(1, cutoff);
+                    requests = p.executeUpdate();
+                }
+                try (PreparedStatement p = conn.prepareStatement("DELETE FROM files WHERE created_at < ?")) {
+                    p.setLong(1, cutoff);
+                    p.executeUpdate();
+                }
+                try (PreparedStatement p = conn.prepareStatement("DELETE FROM upload_tokens WHERE expires_at < ?")) {
+                    p.setLong(1, now);
+                    p.executeUpdate();
+                }
+                conn.commit();
+                return new Swept(requests, files);
+            } catch (SQLException e) {
+                conn.rollback();
+                throw e;
+            } finally {
+                conn.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            throw fail("retention sweep", e);
+        }
+    }
+
+    /** What a sweep deleted. */
+    public record Swept(int requests, List<String> fileIds) {}
 
     // ---- webhooks ------------------------------------------------------------------------------------------
 

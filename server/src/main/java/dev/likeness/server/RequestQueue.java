@@ -207,7 +207,7 @@ public final class RequestQueue implements AutoCloseable {
         while (!stopping) {
             Database.RequestRow r;
             try {
-                r = db.claimNext(System.currentTimeMillis());
+                r = db.claimNext(System.currentTimeMillis(), config.maxConcurrentPerKey());
             } catch (RuntimeException e) {
                 if (stopping) return;
                 LOG.log(Level.SEVERE, "cannot take the next request", e);
@@ -298,6 +298,9 @@ public final class RequestQueue implements AutoCloseable {
 
     private void completed(String id) {
         changed();
+        synchronized (work) {
+            work.notifyAll();  // a key under its concurrency limit again may have queued work
+        }
         if (completionListeners.isEmpty()) return;
         Database.RequestRow row = db.request(id);
         for (var l : completionListeners) {

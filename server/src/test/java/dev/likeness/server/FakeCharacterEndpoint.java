@@ -86,6 +86,12 @@ final class FakeCharacterEndpoint implements Endpoint {
         return out;
     }
 
+    /** Test pricing: $0.05 per image. */
+    @Override
+    public Charge charge(JsonNode validatedInput, JsonNode output) {
+        return new Charge("images", output.path("images").size(), 0.05);
+    }
+
     /** A small PNG as bytes. */
     static byte[] png(int w, int h, int rgb) throws IOException {
         BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);

@@ -176,8 +176,68 @@ class RealPipelineTest {
         }
     }
 
-    private static List<String> iterable(java.util.Iterator<String> it) {
-        List<String> l = new java.util.ArrayList<>();
+    @Test
+    void pricedPerOutputMegapixel(@TempDir Path dir) throws Exception {
+        assertEquals(1, InstantCharacterEndpoint.megapixels(1024, 1024));
+        assertEquals(2, InstantCharacterEndpoint.megapixels(1024, 1025));
+        assertEquals(1, InstantCharacterEndpoint.megapixels(64, 32));
+        assertEquals(4, InstantCharacterEndpoint.megapixels(2048, 2048));
+        assertEquals(1, InstantCharacterEndpoint.megapixels(576, 1024));
+        try (Harness h = harness(dir)) {
+            ObjectNode in = input();
+            in.put("sync_mode", true);
+            in.put("num_images", 2);
+            assertEquals(200, h.post("/fal-ai/instant-character", in.toString()).statusCode());
+            JsonNode usage = Harness.json(h.get("/usage"));
+            assertEquals(1, usage.path("requests").size());
+            JsonNode line = usage.path("requests").get(0);
+            assertEquals("megapixels", line.path("unit").asText());
+            assertEquals(2.0, line.path("quantity").asDouble());
+            assertEquals("0.1", line.path("unit_price").asText());
+            assertEquals("0.2", usage.path("total").path("cost").asText());
+        }
+    }
+
+    @Test
+    void openApiSchemaAgreesWithTheValidation(@TempDir Path dir) throws Exception {
+        try (Harness h = harness(dir)) {
+            JsonNode doc = Harness.json(h.get("/fal-ai/instant-character/openapi.json"));
+            JsonNode input = doc.path("components").path("schemas").path("InstantCharacterInput");
+            assertEquals("#/components/schemas/InstantCharacterInput", doc.path("paths").path("/fal-ai/instant-character")
+                    .path("post").path("requestBody").path("content").path("application/json").path("schema").path("$ref").asText());
+            JsonNode defaults = InstantCharacterInput.parse(Json.parse("{\"prompt\":\"p\",\"image_url\":\"u\"}")).toJson();
+            List<String> order = iterable(input.path("x-fal-order-properties").elements()).stream().map(JsonNode::asText).toList();
+            assertEquals(iterable(defaults.fieldNames()), order);
+            for (String f : order) {
+                JsonNode prop = input.path("properties").path(f);
+                assertTrue(!prop.isMissingNode(), f);
+                if (prop.has("default") && prop.get("default").isNumber()) {
+                    assertEquals(defaults.get(f).asDouble(), prop.get("default").asDouble(), f);
+                } else if (prop.has("default")) {
+                    assertEquals(defaults.get(f), prop.get("default"), f);
+                }
+            }
+            assertEquals("[\"prompt\",\"image_url\"]", input.path("required").toString());
+            assertEquals(Json.MAPPER.valueToTree(InstantCharacterInput.OUTPUT_FORMATS), input.path("properties").path("output_format").path("enum"));
+            assertEquals(Json.MAPPER.valueToTree(SchemaReader.PRESET_NAMES),
+                    input.path("properties").path("image_size").path("anyOf").get(1).path("enum"));
+            // ranges: the bounds validate, one step past them does not
+            for (String f : List.of("scale", "guidance_scale", "num_inference_steps", "num_images")) {
+                JsonNode prop = input.path("properties").path(f);
+                ObjectNode body = Json.object().put("prompt", "p").put("image_url", "u");
+                body.set(f, prop.get("maximum"));
+                InstantCharacterInput.parse(body);
+                body.put(f, prop.get("maximum").asDouble() + 1);
+                JsonNode over = body;
+                org.junit.jupiter.api.Assertions.assertThrows(InputError.class, () -> InstantCharacterInput.parse(over), f);
+            }
+            JsonNode output = doc.path("components").path("schemas").path("InstantCharacterOutput");
+            assertEquals("[\"images\",\"timings\",\"seed\",\"has_nsfw_concepts\",\"prompt\"]", output.path("required").toString());
+        }
+    }
+
+    private static <T> List<T> iterable(java.util.Iterator<T> it) {
+        List<T> l = new java.util.ArrayList<>();
         it.forEachRemaining(l::add);
         return l;
     }

@@ -12,11 +12,13 @@ import dev.likeness.pipeline.image.InvalidImageException;
 import dev.likeness.pipeline.image.OutputImages;
 import dev.likeness.pipeline.image.RgbImage;
 import dev.likeness.pipeline.image.SubjectImages;
+import dev.likeness.server.Charge;
 import dev.likeness.server.Endpoint;
 import dev.likeness.server.EndpointException;
 import dev.likeness.server.InputError;
 import dev.likeness.server.InstantCharacterInput;
 import dev.likeness.server.Json;
+import dev.likeness.server.OpenApi;
 import dev.likeness.server.RunContext;
 import java.security.SecureRandom;
 import java.util.List;
@@ -48,6 +50,11 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class InstantCharacterEndpoint implements Endpoint {
     /** The true-CFG weight used against a non-empty {@code negative_prompt} (the endpoint has no field for it). */
     public static final float TRUE_CFG_SCALE = 4f;
+    /** USD per billed megapixel. */
+    public static final double PRICE_PER_MEGAPIXEL = 0.10;
+    /** Pixels of one billed megapixel (fal counts 1024 × 1024 as one). */
+    public static final long MEGAPIXEL = 1024L * 1024L;
+    private static final ObjectNode SCHEMAS = OpenApi.resource("instant-character.json");
 
     private final InstantCharacterPipeline pipeline;
     private final CpuBackend backend;
@@ -138,6 +145,30 @@ public final class InstantCharacterEndpoint implements Endpoint {
         out.set("has_nsfw_concepts", nsfw);
         out.put("prompt", in.prompt());
         return out;
+    }
+
+    /**
+     * fal's price: $0.10 per megapixel of output ({@code shared/spec/000_…}: "$0.1 per megapixels"). Each image is
+     * billed by rounding its size up to whole megapixels of 1024 × 1024 pixels — the rule fal states for its
+     * megapixel-priced FLUX endpoints ("billed by rounding up to the nearest megapixel", a 1024×1024 image being one);
+     * so {@code square_hd} is $0.10 per image, {@code 1024×1025} $0.20, and a small image still $0.10.
+     */
+    @Override
+    public Charge charge(JsonNode validatedInput, JsonNode output) {
+        double megapixels = 0;
+        for (JsonNode img : output.path("images")) megapixels += megapixels(img.path("width").asInt(), img.path("height").asInt());
+        return new Charge("megapixels", megapixels, PRICE_PER_MEGAPIXEL);
+    }
+
+    /** Billed megapixels of one image: {@code ceil(width · height / 2^20)}. */
+    public static long megapixels(int width, int height) {
+        long px = (long) width * height;
+        return (px + MEGAPIXEL - 1) / MEGAPIXEL;
+    }
+
+    @Override
+    public ObjectNode schemas() {
+        return SCHEMAS.deepCopy();
     }
 
     /** The requested size rounded down to multiples of 16; sides below 16 are fal's 422 {@code image_too_small}. */
