@@ -96,8 +96,9 @@ final class ServeCommand implements Callable<Integer> {
         err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n", (System.nanoTime() - t0) / 1e9,
                 backend.threads());
         LikenessServer server;
+        InstantCharacterEndpoint endpoint = new InstantCharacterEndpoint(pipeline, backend);
         try {
-            server = new LikenessServer(config, List.of(new InstantCharacterEndpoint(pipeline, backend))).start();
+            server = new LikenessServer(config, List.of(endpoint)).start();
         } catch (Exception e) {
             pipeline.close();
             throw e;
@@ -107,7 +108,12 @@ final class ServeCommand implements Callable<Integer> {
             err.println("likeness: stopping (running requests are queued again)...");
             try {
                 server.close();
-                pipeline.close();
+                if (endpoint.awaitIdle(Duration.ofSeconds(10))) {
+                    pipeline.close();
+                } else {
+                    err.println("likeness: a generation is still inside a denoising step; exiting without closing "
+                            + "the models (its request was queued again)");
+                }
             } catch (Exception e) {
                 err.println("likeness: error while stopping: " + e.getMessage());
             }

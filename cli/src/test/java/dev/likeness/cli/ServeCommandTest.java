@@ -42,9 +42,11 @@ class ServeCommandTest {
         return new Run(exit, out.toString(), err.toString());
     }
 
-    @Test
-    void servesARequestRequiresKeysOnceCreatedAndStopsOnSigterm(@TempDir Path dir) throws Exception {
-        Path data = dir.resolve("data");
+    /** A running child server: the process, its log file, its base URL. */
+    private record Child(Process process, Path log, String base) {
+    }
+
+    private static Child startServer(Path dir, Path data, String logName) throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -55,25 +57,35 @@ class ServeCommandTest {
         if (System.getProperty("likeness.cache") != null) cmd.add("-Dlikeness.cache=" + System.getProperty("likeness.cache"));
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Likeness.class.getName(), "serve",
                 "--port", "0", "--data-dir", data.toString(), "--threads", "2"));
-        Path logFile = dir.resolve("serve.log");
+        Path logFile = dir.resolve(logName);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(logFile.toFile());
         pb.environment().remove("LIKENESS_MODELS");
         pb.environment().put("LIKENESS_CONFIG", dir.resolve("no-config.properties").toString());
         Process p = pb.start();
-        try {
-            String marker = "serving fal-ai/instant-character at ";
-            String base = null;
-            String log = "";
-            long end = System.currentTimeMillis() + 120_000;
-            while (base == null && p.isAlive() && System.currentTimeMillis() < end) {
-                Thread.sleep(50);
-                log = Files.readString(logFile);
-                int at = log.indexOf(marker);
-                if (at >= 0 && log.indexOf('\n', at) > 0) base = log.substring(at + marker.length()).split("[ \n]")[0];
+        String marker = "serving fal-ai/instant-character at ";
+        String log = "";
+        long end = System.currentTimeMillis() + 120_000;
+        while (p.isAlive() && System.currentTimeMillis() < end) {
+            Thread.sleep(50);
+            log = Files.readString(logFile);
+            int at = log.indexOf(marker);
+            if (at >= 0 && log.indexOf('\n', at) > 0) {
+                return new Child(p, logFile, log.substring(at + marker.length()).split("[ \n]")[0]);
             }
-            assertTrue(base != null, log);
-            assertTrue(log.contains("built-in tiny model"), log);
+        }
+        p.destroyForcibly();
+        throw new AssertionError("the server did not start:\n" + log);
+    }
 
+    @Test
+    void servesARequestRequiresKeysOnceCreatedAndStopsOnSigterm(@TempDir Path dir) throws Exception {
+        Path data = dir.resolve("data");
+        Child child = startServer(dir, data, "serve.log");
+        Process p = child.process();
+        String base = child.base();
+        String id;
+        try {
+            assertTrue(Files.readString(child.log()).contains("built-in tiny model"));
             String body = "{\"prompt\":\"a robot\",\"image_url\":\"data:image/png;base64,"
                     + Base64.getEncoder().encodeToString(Files.readAllBytes(CHARACTER))
                     + "\",\"image_size\":{\"width\":32,\"height\":32},\"num_inference_steps\":1,\"seed\":3}";
@@ -99,13 +111,50 @@ class ServeCommandTest {
             assertTrue(run("keys", "list", "--data-dir", data.toString()).out().contains("revoked"));
             assertEquals(2, run("keys", "revoke", "nope", "--data-dir", data.toString()).exit());
 
+            // SIGTERM while a queued request is generating: it stops between steps and is queued again
+            String longer = body.replace("\"width\":32,\"height\":32},\"num_inference_steps\":1",
+                    "\"width\":512,\"height\":512},\"num_inference_steps\":40");
+            JsonNode sub = JSON.readTree(post(base + "/queue/fal-ai/instant-character", longer, null).body());
+            id = sub.get("request_id").asText();
+            long end = System.currentTimeMillis() + 60_000;
+            while (System.currentTimeMillis() < end && !get(sub.get("status_url").asText() + "?logs=1").contains("step 1/40")) {
+                Thread.sleep(20);
+            }
             p.destroy();  // SIGTERM
             assertTrue(p.waitFor(30, TimeUnit.SECONDS), "the server did not stop on SIGTERM");
-            String rest = Files.readString(logFile);
+            String rest = Files.readString(child.log());
             assertTrue(rest.contains("likeness: stopping") && rest.contains("likeness: stopped"), rest);
         } finally {
             p.destroyForcibly();
         }
+
+        // the next start runs it to the end
+        Child again = startServer(dir, data, "serve2.log");
+        try {
+            String status = again.base() + "/queue/fal-ai/instant-character/requests/" + id + "/status?logs=1";
+            String last = "";
+            long end = System.currentTimeMillis() + 120_000;
+            while (System.currentTimeMillis() < end && !last.contains("\"COMPLETED\"")) {
+                Thread.sleep(100);
+                last = get(status);
+            }
+            JsonNode done = JSON.readTree(last);
+            assertEquals("COMPLETED", done.get("status").asText(), last);
+            assertTrue(!done.has("error"), last);
+            assertTrue(last.contains("The server is shutting down; the request was queued again."), last);
+            assertTrue(last.contains("step 40/40"), last);
+            JsonNode out = JSON.readTree(get(again.base() + "/queue/fal-ai/instant-character/requests/" + id));
+            assertEquals(512, out.get("images").get(0).get("width").asInt());
+        } finally {
+            again.process().destroy();
+            again.process().waitFor(30, TimeUnit.SECONDS);
+            again.process().destroyForcibly();
+        }
+    }
+
+    private String get(String url) throws Exception {
+        return http.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(30)).build(),
+                HttpResponse.BodyHandlers.ofString()).body();
     }
 
     @Test

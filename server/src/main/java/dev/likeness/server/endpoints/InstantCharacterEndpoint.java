@@ -78,6 +78,15 @@ public final class InstantCharacterEndpoint implements Endpoint {
         this(pipeline, backend, ImageDecoder.DEFAULT_MAX_PIXELS);
     }
 
+    /**
+     * Waits until no generation is running (at most {@code timeout}) and keeps new ones from starting; true when the
+     * pipeline may then be closed. A generation is stopped between denoising steps, and one step of a real model on a
+     * CPU can take minutes: closing the pipeline under it would unmap weights still in use.
+     */
+    public boolean awaitIdle(java.time.Duration timeout) throws InterruptedException {
+        return generation.tryLock(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
     @Override
     public String id() {
         return InstantCharacterInput.ENDPOINT_ID;
