@@ -62,6 +62,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads of the engine (default: all cores).")
     Integer threads;
 
+    @Option(names = "--keep-encoders",
+            description = "Keep the text and image encoders loaded between requests (faster requests, more memory; "
+                    + "by default they are unmapped after their phase, which real weights need on a 32 GB machine).")
+    boolean keepEncoders;
+
     @Option(names = "--open", description = "Open local mode: no API key is needed, even when keys exist.")
     boolean open;
 
@@ -92,7 +97,7 @@ final class ServeCommand implements Callable<Integer> {
         CpuBackend backend = threads != null ? new CpuBackend(threads) : new CpuBackend();
         ModelPaths paths = GenerateCommand.modelPaths(models, err);
         long t0 = System.nanoTime();
-        InstantCharacterPipeline pipeline = paths.load(backend);
+        InstantCharacterPipeline pipeline = paths.load(backend, !keepEncoders);
         err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n", (System.nanoTime() - t0) / 1e9,
                 backend.threads());
         LikenessServer server;
