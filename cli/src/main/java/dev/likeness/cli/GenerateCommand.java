@@ -132,7 +132,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
 
         CpuBackend backend = threads != null ? new CpuBackend(threads) : new CpuBackend();
-        ModelPaths paths = modelPaths(err);
+        ModelPaths paths = modelPaths(models, err);
         long loadStart = System.nanoTime();
         try (InstantCharacterPipeline pipeline = paths.load(backend)) {
             err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n",
@@ -182,7 +182,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     /** The weights folder: --models, else $LIKENESS_MODELS, else "models" in the config file, else none. */
-    private ModelPaths modelPaths(PrintWriter err) throws IOException {
+    static ModelPaths modelPaths(Path models, PrintWriter err) throws IOException {
         Path dir = models;
         if (dir == null && System.getenv("LIKENESS_MODELS") != null && !System.getenv("LIKENESS_MODELS").isBlank()) {
             dir = Path.of(System.getenv("LIKENESS_MODELS"));
