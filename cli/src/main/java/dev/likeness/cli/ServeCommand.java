@@ -7,6 +7,7 @@ import dev.likeness.pipeline.safety.SafetyChecker;
 import dev.likeness.pipeline.safety.SafetyCheckers;
 import dev.likeness.server.LikenessServer;
 import dev.likeness.server.ServerConfig;
+import dev.likeness.server.endpoints.IdeogramCharacterEndpoint;
 import dev.likeness.server.endpoints.InstantCharacterEndpoint;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -31,7 +32,7 @@ import java.util.concurrent.CountDownLatch;
  * soon as one exists; while none exists the server is open, which is why it binds to 127.0.0.1 unless told.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = "Serve fal-ai/instant-character over fal's HTTP API (queue, status, stream, files, webhooks).")
+        description = "Serve fal-ai/instant-character and fal-ai/ideogram/character over fal's HTTP API (queue, status, stream, files, webhooks).")
 final class ServeCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
@@ -108,8 +109,9 @@ final class ServeCommand implements Callable<Integer> {
                 + "enable_safety_checker=false)");
         LikenessServer server;
         InstantCharacterEndpoint endpoint = new InstantCharacterEndpoint(pipeline, backend, safety);
+        IdeogramCharacterEndpoint ideogram = new IdeogramCharacterEndpoint(pipeline, backend, safety);
         try {
-            server = new LikenessServer(config, List.of(endpoint)).start();
+            server = new LikenessServer(config, List.of(endpoint, ideogram)).start();
         } catch (Exception e) {
             pipeline.close();
             throw e;
@@ -119,7 +121,7 @@ final class ServeCommand implements Callable<Integer> {
             err.println("likeness: stopping (running requests are queued again)...");
             try {
                 server.close();
-                if (endpoint.awaitIdle(Duration.ofSeconds(10))) {
+                if (endpoint.awaitIdle(Duration.ofSeconds(10)) && ideogram.awaitIdle(Duration.ofSeconds(10))) {
                     pipeline.close();
                 } else {
                     err.println("likeness: a generation is still inside a denoising step; exiting without closing "
@@ -136,6 +138,7 @@ final class ServeCommand implements Callable<Integer> {
 
         String base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
         err.println("likeness: serving fal-ai/instant-character at " + base + " (data in " + data.toAbsolutePath() + ")");
+        err.println("likeness: serving fal-ai/ideogram/character at " + base);
         if (server.queuePort() >= 0) err.println("likeness: queue listener on port " + server.queuePort());
         if (open) {
             err.println("likeness: open mode: no API key is needed");

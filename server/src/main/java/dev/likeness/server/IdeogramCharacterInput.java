@@ -96,7 +96,7 @@ public record IdeogramCharacterInput(
         Long seed = r.optionalLong("seed");
         boolean syncMode = r.bool("sync_mode", false);
         String prompt = r.requiredString("prompt");
-        JsonNode imageSize = r.imageSize("image_size", "square_hd").toJson();
+        JsonNode imageSize = r.imageSize("image_size", "square_hd");
         String negativePrompt = r.string("negative_prompt", "");
         List<String> references = requiredStringList(b, "reference_image_urls", errors, r.bodyInvalid());
         List<String> masks = stringList(b, "reference_mask_urls", errors);
@@ -139,6 +139,16 @@ public record IdeogramCharacterInput(
         o.set("reference_image_urls", array(referenceImageUrls));
         o.set("reference_mask_urls", array(referenceMaskUrls));
         return o;
+    }
+
+    /** The requested width in pixels (a preset's, or the object's); see {@link SchemaReader#sizeOf}. */
+    public int width() {
+        return SchemaReader.sizeOf(imageSize)[0];
+    }
+
+    /** The requested height in pixels. */
+    public int height() {
+        return SchemaReader.sizeOf(imageSize)[1];
     }
 
     private static ArrayNode array(List<String> items) {
