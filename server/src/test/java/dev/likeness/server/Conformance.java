@@ -210,7 +210,15 @@ final class Conformance implements AutoCloseable {
             throw new AssertionError(String.join(" ", command) + " exited " + p.exitValue() + " without a JSON result\nstdout:\n"
                     + stdout + "\nstderr:\n" + stderr);
         }
+        save(Path.of(command.get(1)).getParent().getFileName() + "-client", result);
         return new ScriptRun(p.exitValue(), stdout, stderr, result);
+    }
+
+    /** Keeps what a client returned in {@code target/conformance/NAME.json}, for reading after a run. */
+    static void save(String name, JsonNode result) throws IOException {
+        Path d = Path.of("target").toAbsolutePath().resolve("conformance");
+        Files.createDirectories(d);
+        Files.writeString(d.resolve(name + ".json"), Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(result));
     }
 
     /** Runs a short command (installing a toolchain); returns its exit code and output, or null if it cannot start. */
