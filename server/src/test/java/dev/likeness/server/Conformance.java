@@ -40,11 +40,21 @@ final class Conformance implements AutoCloseable {
     static final String SUBPATH_ENDPOINT = "acme/studio/character";
     /** Output side and steps of every normal request; the slow one (held IN_PROGRESS for cancellation) has more. */
     static final int SIDE = 64, STEPS = 2, SLOW_STEPS = 40, SEED = 7;
+    /** Steps of a request that runs over 10 s on {@link #longRunning()} (fal-java's read timeout is 10 s), so a
+     *  request queued behind it sees a long silence on its status stream; the test measures that it really did. */
+    static final int LONG_STEPS = 50;
 
     /** The endpoint under test. */
     static Endpoint instantCharacter() {
         FakeCharacterEndpoint fake = new FakeCharacterEndpoint();
-        fake.stepMillis = 50;   // SLOW_STEPS take 2 s: long enough to cancel a running request
+        fake.stepMillis = 50;   // SLOW_STEPS take 2 s (long enough to cancel a running one), LONG_STEPS 12 s
+        return fake;
+    }
+
+    /** The endpoint under test, made slow enough that {@code LONG_STEPS} take over 10 s. */
+    static Endpoint longRunning() {
+        FakeCharacterEndpoint fake = new FakeCharacterEndpoint();
+        fake.stepMillis = 230;
         return fake;
     }
 
@@ -58,8 +68,11 @@ final class Conformance implements AutoCloseable {
     final HttpClient client;
 
     Conformance(Path dir) throws Exception {
+        this(dir, instantCharacter());
+    }
+
+    Conformance(Path dir, Endpoint ep) throws Exception {
         this.dir = dir;
-        Endpoint ep = instantCharacter();
         server = new LikenessServer(new ServerConfig(dir.resolve("data")).host("127.0.0.1").port(0).tlsPort(0)
                 .openAccess(false), List.of(ep, renamed(ep, SUBPATH_ENDPOINT))).start();
         key = server.keys().create();

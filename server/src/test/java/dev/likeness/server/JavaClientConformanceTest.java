@@ -133,6 +133,34 @@ class JavaClientConformanceTest {
         c.checkOutput("queue.result (slow)", json(slowResult.getData()));
     }
 
+    /**
+     * fal-java's status stream fails after 10 s without a byte (OkHttp's default read timeout): a request queued
+     * behind a long one gets no status change for longer than that, and the server's keep-alive comments must carry
+     * it through.
+     */
+    @Test
+    void statusStreamSurvivesALongSilence() throws Exception {
+        try (Conformance slow = new Conformance(dir.resolve("long"), Conformance.longRunning())) {
+            FalClient client = FalClient.withConfig(ClientConfig.builder()
+                    .withCredentials(CredentialsResolver.fromApiKey(slow.key)).withProxyUrl(slow.http + "/api/fal/proxy").build());
+            QueueStatus.InQueue longRun = client.queue().submit(Conformance.ENDPOINT,
+                    QueueSubmitOptions.withInput(input(Conformance.LONG_STEPS)));
+            QueueStatus.InQueue waiting = client.queue().submit(Conformance.ENDPOINT, QueueSubmitOptions.withInput(input(Conformance.STEPS)));
+            List<long[]> seen = new CopyOnWriteArrayList<>();
+            QueueStatus.Completed done = client.queue().subscribeToStatus(Conformance.ENDPOINT, QueueSubscribeOptions.builder()
+                    .requestId(waiting.getRequestId()).logs(true)
+                    .onQueueUpdate(e -> seen.add(new long[] {e.getStatus().ordinal(), System.nanoTime()})).build());
+            assertEquals(waiting.getRequestId(), done.getRequestId());
+            long queuedAt = seen.stream().filter(e -> e[0] == QueueStatus.Status.IN_QUEUE.ordinal()).mapToLong(e -> e[1]).min().orElseThrow();
+            long startedAt = seen.stream().filter(e -> e[0] == QueueStatus.Status.IN_PROGRESS.ordinal()).mapToLong(e -> e[1]).min().orElseThrow();
+            double silence = (startedAt - queuedAt) / 1e9;
+            assertTrue(silence > 10.5, "the stream was silent only " + silence + " s: make Conformance.longRunning() slower");
+            slow.checkOutput("result after a long silence",
+                    json(client.queue().result(Conformance.ENDPOINT, QueueResultOptions.withRequestId(waiting.getRequestId())).getData()));
+            assertNotNull(client.queue().result(Conformance.ENDPOINT, QueueResultOptions.withRequestId(longRun.getRequestId())).getData());
+        }
+    }
+
     @Test
     void runAndSubPathEndpoint() throws Exception {
         Output<JsonObject> out = fal.run(Conformance.ENDPOINT, RunOptions.withInput(input(Conformance.STEPS)));

@@ -73,6 +73,9 @@ class PythonClientConformanceTest {
             System.out.printf("fal-client %s (Python) suite: %.1f s%n", VERSION, (System.nanoTime() - t0) / 1e9);
             JsonNode r = run.result();
 
+            assertTrue(r.path("tls_strict").path("127.0.0.1").asText().startsWith("TLSv1."), r.path("tls_strict").toString());
+            assertTrue(r.path("tls_strict").path("localhost").asText().startsWith("TLSv1."), r.path("tls_strict").toString());
+
             String uploaded = r.path("upload_file").path("url").asText();
             assertTrue(uploaded.startsWith(https + "/files/"), uploaded);
             c.checkUpload("upload_file", uploaded);
