@@ -10,8 +10,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -31,28 +29,29 @@ class NodeClientConformanceTest {
     static Path dir;
     static Path clientDir;
 
-    @BeforeAll
+    /** Installs the client once (skips the test, with the reason, when that is impossible). */
     static void install() {
         clientDir = Conformance.cacheDir("node-fal-client-" + VERSION);
         Path marker = clientDir.resolve("node_modules/@fal-ai/client/package.json");
         String[] node = Conformance.tryRun(List.of("node", "--version"), Path.of("."), 30, Map.of());
-        Assumptions.assumeTrue(node != null && node[0].equals("0"), "node is not installed: cannot run the @fal-ai/client suite");
+        Conformance.skipUnless(node != null && node[0].equals("0"), "node is not installed: cannot run the @fal-ai/client suite");
         if (Files.exists(marker)) return;
         try {
             Files.createDirectories(clientDir);
             Files.writeString(clientDir.resolve("package.json"), "{\"private\": true}\n");
         } catch (java.io.IOException e) {
-            Assumptions.abort("cannot create " + clientDir + ": " + e.getMessage());
+            Conformance.skipUnless(false, "cannot create " + clientDir + ": " + e.getMessage());
         }
         String[] npm = Conformance.tryRun(List.of("npm", "install", "--no-audit", "--no-fund", "--no-package-lock",
                 "--loglevel=error", "@fal-ai/client@" + VERSION), clientDir, 240, Map.of());
-        Assumptions.assumeTrue(npm != null && npm[0].equals("0") && Files.exists(marker),
+        Conformance.skipUnless(npm != null && npm[0].equals("0") && Files.exists(marker),
                 "could not install @fal-ai/client@" + VERSION + " from npm (no network?): "
                         + (npm == null ? "npm is not installed" : npm[1]));
     }
 
     @Test
     void officialNodeClient() throws Exception {
+        install();
         try (Conformance c = new Conformance(dir)) {
             long t0 = System.nanoTime();
             Conformance.ScriptRun run = Conformance.runScript(
