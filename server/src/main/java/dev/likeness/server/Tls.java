@@ -43,7 +43,8 @@ import java.util.regex.Pattern;
  * file holding the server certificate first and then any intermediates; the key as PKCS#8 {@code PRIVATE KEY} or
  * PKCS#1 {@code RSA PRIVATE KEY}, unencrypted), or generated for local use: a private certificate authority
  * ({@code tls/ca.pem}, the file clients are told to trust, with its key {@code tls/ca-key.pem}, owner-only) and a server
- * certificate it signed for {@code localhost}, {@code 127.0.0.1}, {@code ::1} and {@link ServerConfig#tlsHostNames}
+ * certificate it signed for {@code localhost}, {@code 127.0.0.1}, {@code ::1}, the bind address (or, bound to every
+ * interface, this machine's name and addresses) and {@link ServerConfig#tlsHostNames}
  * ({@code tls/cert.pem}, {@code tls/key.pem}), kept in the data directory and issued again (by the same CA) when a
  * name is missing or it expires within a day. ECDSA P-256 with SHA-256 throughout. The certificates are written with a small DER
  * encoder ({@link Der}) since the JDK has no public API for issuing them.
@@ -79,9 +80,38 @@ public final class Tls {
         }
         Set<String> names = new LinkedHashSet<>(List.of("localhost", "127.0.0.1", "::1"));
         String host = config.host();
-        if (host != null && !host.isBlank() && !host.equals("0.0.0.0") && !host.equals("::")) names.add(host);
+        if (host == null || host.isBlank() || host.equals("0.0.0.0") || host.equals("::")) {
+            names.addAll(localNames());
+        } else {
+            names.add(host);
+        }
         names.addAll(config.tlsHostNames());
         return selfSigned(config.dataDir().resolve("tls"), names);
+    }
+
+    /** For a server bound to every interface: this machine's name and its non-loopback, non-link-local addresses. */
+    static Set<String> localNames() {
+        Set<String> names = new LinkedHashSet<>();
+        try {
+            String h = InetAddress.getLocalHost().getHostName();
+            if (h.matches("[A-Za-z0-9.-]+")) names.add(h.toLowerCase(java.util.Locale.ROOT));
+        } catch (IOException e) {
+            // no resolvable host name
+        }
+        try {
+            var interfaces = java.net.NetworkInterface.getNetworkInterfaces();
+            while (interfaces != null && interfaces.hasMoreElements()) {
+                var ni = interfaces.nextElement();
+                if (!ni.isUp() || ni.isLoopback()) continue;
+                for (var a : java.util.Collections.list(ni.getInetAddresses())) {
+                    if (a.isLinkLocalAddress() || a.isLoopbackAddress()) continue;
+                    names.add(a.getHostAddress().replaceAll("%.*$", ""));
+                }
+            }
+        } catch (IOException e) {
+            // no interface list
+        }
+        return names;
     }
 
     /** Reads a PEM certificate chain and a PEM private key; errors name the file and what was expected. */

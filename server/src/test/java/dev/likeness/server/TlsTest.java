@@ -90,6 +90,18 @@ class TlsTest {
     }
 
     @Test
+    void wildcardBindCoversThisMachinesNamesAndAddresses() throws Exception {
+        Tls.Identity id = Tls.identity(new ServerConfig(dir).host("0.0.0.0"));
+        var names = id.chain().getFirst().getSubjectAlternativeNames().stream()
+                .map(l -> l.get(1).toString().replaceAll("^0:0:0:0:0:0:0:1$", "::1")).toList();
+        assertTrue(names.contains("localhost") && names.contains("127.0.0.1"), names.toString());
+        for (String n : Tls.localNames()) {
+            String want = n.contains(":") ? java.net.InetAddress.getByName(n).getHostAddress() : n;
+            assertTrue(names.contains(want), want + " not in " + names);
+        }
+    }
+
+    @Test
     void certificateAndKeyGivenByPath() throws Exception {
         // an RSA key in PKCS#1 form and a certificate made by openssl, as a user would bring them
         Path key = dir.resolve("k.pem"), cert = dir.resolve("c.pem");
