@@ -72,7 +72,7 @@ final class Conformance implements AutoCloseable {
     }
 
     Conformance(Path dir, Endpoint ep) throws Exception {
-        this.dir = dir;
+        this.dir = Files.createDirectories(dir);
         server = new LikenessServer(new ServerConfig(dir.resolve("data")).host("127.0.0.1").port(0).tlsPort(0)
                 .openAccess(false), List.of(ep, renamed(ep, SUBPATH_ENDPOINT))).start();
         key = server.keys().create();
@@ -196,8 +196,8 @@ final class Conformance implements AutoCloseable {
      * Runs a client script with a time limit; its last stdout line must be the JSON of its results. The process
      * is killed (and the test fails) past the limit.
      */
-    static ScriptRun runScript(List<String> command, java.util.Map<String, String> env, Path workDir, long timeoutSeconds)
-            throws Exception {
+    static ScriptRun runScript(String name, List<String> command, java.util.Map<String, String> env, Path workDir,
+                               long timeoutSeconds) throws Exception {
         ProcessBuilder pb = new ProcessBuilder(command).directory(workDir.toFile());
         pb.environment().putAll(env);
         Path out = Files.createTempFile(workDir, "stdout", ".txt"), err = Files.createTempFile(workDir, "stderr", ".txt");
@@ -223,7 +223,7 @@ final class Conformance implements AutoCloseable {
             throw new AssertionError(String.join(" ", command) + " exited " + p.exitValue() + " without a JSON result\nstdout:\n"
                     + stdout + "\nstderr:\n" + stderr);
         }
-        save(Path.of(command.get(1)).getParent().getFileName() + "-client", result);
+        save(name, result);
         return new ScriptRun(p.exitValue(), stdout, stderr, result);
     }
 

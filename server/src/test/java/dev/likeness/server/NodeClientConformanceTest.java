@@ -20,7 +20,7 @@ import org.junit.jupiter.api.io.TempDir;
  * and prints what they returned; this test checks it: {@code storage.upload}, {@code subscribe} (polling and
  * streaming, queue updates with logs, a sub-path endpoint id), {@code queue.submit / status / streamStatus / result /
  * cancel} (queued, running, completed), {@code run}, a 422. Skipped, with the reason, when node or npm is missing or
- * the package cannot be installed.
+ * the package cannot be installed. Run over HTTP and over HTTPS (the generated CA in {@code NODE_EXTRA_CA_CERTS}).
  */
 class NodeClientConformanceTest {
     static final String VERSION = "1.10.1";
@@ -49,18 +49,37 @@ class NodeClientConformanceTest {
                         + (npm == null ? "npm is not installed" : npm[1]));
     }
 
+    /** Over HTTP, the usual local set-up. */
     @Test
-    void officialNodeClient() throws Exception {
+    void officialNodeClientOverHttp() throws Exception {
         install();
-        try (Conformance c = new Conformance(dir)) {
+        try (Conformance c = new Conformance(dir.resolve("http"))) {
+            check(c, c.http, Map.of("FAL_CLIENT_DIR", clientDir.toString()), "node-client-http");
+        }
+    }
+
+    /** Over HTTPS with the generated CA, trusted through {@code NODE_EXTRA_CA_CERTS} as documented. */
+    @Test
+    void officialNodeClientOverHttps() throws Exception {
+        install();
+        try (Conformance c = new Conformance(dir.resolve("https"))) {
+            check(c, "https://" + c.httpsHostPort,
+                    Map.of("FAL_CLIENT_DIR", clientDir.toString(), "NODE_EXTRA_CA_CERTS", c.caFile.toString()), "node-client-https");
+        }
+    }
+
+    private static void check(Conformance c, String base, Map<String, String> env, String name) throws Exception {
+        {
             long t0 = System.nanoTime();
-            Conformance.ScriptRun run = Conformance.runScript(
-                    List.of("node", Conformance.scripts().resolve("node/conformance.cjs").toString(), c.scriptConfig(c.http).toString()),
-                    Map.of("FAL_CLIENT_DIR", clientDir.toString()), dir, 90);
-            System.out.printf("@fal-ai/client %s suite: %.1f s%n", VERSION, (System.nanoTime() - t0) / 1e9);
+            Conformance.ScriptRun run = Conformance.runScript(name,
+                    List.of("node", Conformance.scripts().resolve("node/conformance.cjs").toString(), c.scriptConfig(base).toString()),
+                    env, c.dir, 90);
+            System.out.printf("@fal-ai/client %s suite (%s): %.1f s%n", VERSION, base, (System.nanoTime() - t0) / 1e9);
             JsonNode r = run.result();
 
-            c.checkUpload("storage.upload", r.path("upload").path("url").asText());
+            String uploaded = r.path("upload").path("url").asText();
+            assertTrue(uploaded.startsWith(base + "/files/"), uploaded);
+            c.checkUpload("storage.upload", uploaded);
 
             JsonNode sub = r.path("subscribe");
             Conformance.checkRequestId("subscribe", sub.path("requestId").asText());
@@ -75,7 +94,7 @@ class NodeClientConformanceTest {
             String id = q.path("submitted").path("request_id").asText();
             Conformance.checkRequestId("queue.submit", id);
             assertEquals("IN_QUEUE", q.path("submitted").path("status").asText());
-            assertTrue(q.path("submitted").path("status_url").asText().startsWith(c.http + "/queue/"), q.path("submitted").toString());
+            assertTrue(q.path("submitted").path("status_url").asText().startsWith(base + "/queue/"), q.path("submitted").toString());
             assertEquals("IN_QUEUE", q.path("queued").path("status").asText(), "queue.status behind a slow request: " + q.path("queued"));
             assertTrue(q.path("queued").path("queue_position").asInt(-1) >= 0, q.path("queued").toString());
             List<String> kinds = new ArrayList<>();

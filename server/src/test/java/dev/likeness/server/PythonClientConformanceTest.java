@@ -66,7 +66,7 @@ class PythonClientConformanceTest {
             env.put("NO_PROXY", "127.0.0.1,localhost");
             env.put("PYTHONDONTWRITEBYTECODE", "1");
             long t0 = System.nanoTime();
-            Conformance.ScriptRun run = Conformance.runScript(
+            Conformance.ScriptRun run = Conformance.runScript("python-client",
                     List.of(python.toString(), Conformance.scripts().resolve("python/conformance.py").toString(),
                             c.scriptConfig(https).toString()), env, dir, 90);
             System.out.printf("fal-client %s (Python) suite: %.1f s%n", VERSION, (System.nanoTime() - t0) / 1e9);
