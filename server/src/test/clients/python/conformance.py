@@ -7,6 +7,7 @@ The storage hosts have no environment variable in fal-client, so uploads are poi
 attributes `fal_client.client.REST_URL` and `CDN_URL` (the only lines below that are not plain client calls).
 Usage: python conformance.py <config.json>; prints one JSON line with what each call returned.
 """
+import asyncio
 import dataclasses
 import json
 import sys
@@ -58,6 +59,18 @@ def strict_tls_check():
             with ctx.wrap_socket(sock, server_hostname=name) as tls:
                 results[name] = tls.version()
     return results
+
+
+async def async_calls(args):
+    url = await fal_client.upload_file_async(cfg["reference"])
+    updates = []
+    data = await fal_client.subscribe_async(EP, arguments=dict(args, image_url=url), with_logs=True,
+                                            on_queue_update=lambda u: updates.append(status_json(u)))
+    handle = await fal_client.submit_async(EP, arguments=args)
+    status = status_json(await handle.status(with_logs=True))
+    got = await handle.get()
+    return {"upload_file": url, "subscribe": data, "updates": updates, "submitted_status": status,
+            "handle_get": got, "run": await fal_client.run_async(EP, arguments=args)}
 
 
 def main():
@@ -116,6 +129,9 @@ def main():
 
     # run (synchronous)
     out["run"] = {"data": fal_client.run(EP, arguments=args)}
+
+    # the asyncio client: upload_file_async, subscribe_async with queue updates, submit_async + handle, run_async
+    out["async"] = asyncio.run(async_calls(args))
 
     # a validation error
     try:

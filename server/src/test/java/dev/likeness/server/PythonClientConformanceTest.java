@@ -22,7 +22,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code src/test/clients/python/conformance.py} makes the calls and prints what they returned; this test checks it:
  * {@code upload_file}, {@code subscribe} (logs, queue updates, a sub-path id), {@code submit}, {@code status},
  * {@code result}, the handle's {@code iter_events / get / cancel}, {@code cancel} (queued, running, completed),
- * {@code run}, a 422. Skipped, with the reason, when python3 is missing or the package cannot be installed.
+ * {@code run}, a 422, and the asyncio client ({@code upload_file_async}, {@code subscribe_async}, {@code submit_async}
+ * and its handle, {@code run_async}). Skipped, with the reason, when python3 is missing or the package cannot be installed.
  */
 class PythonClientConformanceTest {
     static final String VERSION = "1.0.3";
@@ -119,6 +120,16 @@ class PythonClientConformanceTest {
             assertEquals(400, cancel.path("completed").path("error").path("status").asInt(), "cancel completed: " + cancel.path("completed"));
 
             c.checkOutput("run", r.path("run").path("data"));
+
+            JsonNode async = r.path("async");
+            c.checkUpload("upload_file_async", async.path("upload_file").asText());
+            c.checkOutput("subscribe_async", async.path("subscribe"));
+            JsonNode asyncUpdates = async.path("updates");
+            assertEquals("Completed", asyncUpdates.get(asyncUpdates.size() - 1).path("status").asText(), asyncUpdates.toString());
+            Conformance.checkLogs("subscribe_async", asyncUpdates.get(asyncUpdates.size() - 1).path("logs"));
+            assertTrue(List.of("Queued", "InProgress", "Completed").contains(async.path("submitted_status").path("status").asText()));
+            c.checkOutput("AsyncRequestHandle.get", async.path("handle_get"));
+            c.checkOutput("run_async", async.path("run"));
 
             JsonNode invalid = r.path("invalid");
             assertEquals("FalClientHTTPError", invalid.path("name").asText(), invalid.toString());
