@@ -54,7 +54,7 @@ final class Conformance implements AutoCloseable {
     /** The endpoint under test, made slow enough that {@code LONG_STEPS} take over 10 s. */
     static Endpoint longRunning() {
         FakeCharacterEndpoint fake = new FakeCharacterEndpoint();
-        fake.stepMillis = 230;
+        fake.stepMillis = 270;   // 50 steps: 13.5 s
         return fake;
     }
 
