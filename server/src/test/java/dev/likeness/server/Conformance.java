@@ -47,7 +47,7 @@ final class Conformance implements AutoCloseable {
     /** The endpoint under test. */
     static Endpoint instantCharacter() {
         FakeCharacterEndpoint fake = new FakeCharacterEndpoint();
-        fake.stepMillis = 50;   // SLOW_STEPS take 2 s (long enough to cancel a running one), LONG_STEPS 12 s
+        fake.stepMillis = 50;   // SLOW_STEPS take 2 s: long enough to cancel a running request
         return fake;
     }
 
