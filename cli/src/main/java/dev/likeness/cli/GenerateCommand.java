@@ -15,6 +15,9 @@ import dev.likeness.pipeline.image.InvalidImageException;
 import dev.likeness.pipeline.image.OutputImages;
 import dev.likeness.pipeline.image.RgbImage;
 import dev.likeness.pipeline.image.SubjectImages;
+import dev.likeness.pipeline.safety.SafetyCheck;
+import dev.likeness.pipeline.safety.SafetyChecker;
+import dev.likeness.pipeline.safety.SafetyCheckers;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -96,6 +99,14 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--no-safety-checker", negatable = false,
+            description = "Do not run the safety checker (enable_safety_checker=false): no image is checked, every "
+                    + "has_nsfw_concepts flag is false.")
+    boolean noSafetyChecker;
+
+    /** The real-weights folder chosen by {@link #modelPaths}, null for the built-in model. */
+    private Path modelsRoot;
+
     @Override
     public Integer call() throws IOException {
         PrintWriter err = spec.commandLine().getErr();
@@ -121,7 +132,7 @@ final class GenerateCommand implements Callable<Integer> {
         }
 
         CpuBackend backend = threads != null ? new CpuBackend(threads) : new CpuBackend();
-        ModelPaths paths = modelPaths(err);
+        ModelPaths paths = modelPaths(models, err);
         long loadStart = System.nanoTime();
         try (InstantCharacterPipeline pipeline = paths.load(backend)) {
             err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n",
@@ -133,7 +144,18 @@ final class GenerateCommand implements Callable<Integer> {
             Progress progress = new Progress(err, steps);
             InstantCharacterPipeline.Result result = pipeline.generate(request, progress, () -> false);
             progress.done();
-            return writeOutputs(result, runSize, fmt, usedSeed, err, stdout);
+            List<RgbImage> images = OutputImages.toImages(result.images());
+            SafetyCheck.Outcome safety;
+            if (noSafetyChecker) {
+                safety = SafetyCheck.run(null, images, false);
+            } else {
+                try (SafetyChecker checker = SafetyCheckers.load(modelsRoot, backend)) {
+                    safety = SafetyCheck.run(checker, images, true);
+                }
+            }
+            err.printf(Locale.ROOT, "likeness: safety checker: %s%s%n", safety.checker(),
+                    safety.hasNsfwConcepts().contains(true) ? " (flagged images are replaced by black ones)" : "");
+            return writeOutputs(result, safety, runSize, fmt, usedSeed, err, stdout);
         }
     }
 
@@ -160,7 +182,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     /** The weights folder: --models, else $LIKENESS_MODELS, else "models" in the config file, else none. */
-    private ModelPaths modelPaths(PrintWriter err) throws IOException {
+    static ModelPaths modelPaths(Path models, PrintWriter err) throws IOException {
         Path dir = models;
         if (dir == null && System.getenv("LIKENESS_MODELS") != null && !System.getenv("LIKENESS_MODELS").isBlank()) {
             dir = Path.of(System.getenv("LIKENESS_MODELS"));
@@ -168,6 +190,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (dir == null) {
             dir = Config.models();
         }
+        modelsRoot = dir;
         if (dir == null) {
             err.println("likeness: no weights configured (--models / LIKENESS_MODELS): using the built-in tiny model."
                     + " Its weights are untrained, so the images are noise-like; they show the whole pipeline "
@@ -183,10 +206,10 @@ final class GenerateCommand implements Callable<Integer> {
         return p;
     }
 
-    private int writeOutputs(InstantCharacterPipeline.Result result, ImageSize size, String fmt, long usedSeed,
-                             PrintWriter err, PrintWriter stdout) throws IOException {
+    private int writeOutputs(InstantCharacterPipeline.Result result, SafetyCheck.Outcome safety, ImageSize size,
+                             String fmt, long usedSeed, PrintWriter err, PrintWriter stdout) throws IOException {
         Files.createDirectories(out);
-        List<RgbImage> images = OutputImages.toImages(result.images());
+        List<RgbImage> images = safety.images();
         ObjectNode json = JSON.createObjectNode();
         ArrayNode array = json.putArray("images");
         ArrayNode nsfw = JSON.createArrayNode();
@@ -203,13 +226,16 @@ final class GenerateCommand implements Callable<Integer> {
             img.put("file_size", bytes.length);
             img.put("width", size.width());
             img.put("height", size.height());
-            nsfw.add(false);
+            nsfw.add(safety.hasNsfwConcepts().get(i));
         }
         ObjectNode timings = json.putObject("timings");
         double inference = 0;
         for (Map.Entry<String, Double> t : result.timings().entrySet()) {
             timings.put(t.getKey(), t.getValue());
             inference += t.getValue();
+        }
+        if (!safety.checker().equals(SafetyCheck.OFF)) {
+            timings.put("safety_checker", safety.seconds());
         }
         timings.put("inference", inference);
         json.put("seed", usedSeed);

@@ -14,7 +14,7 @@ import java.io.PrintWriter;
  */
 @Command(name = "likeness", mixinStandardHelpOptions = true, version = "likeness 0.1.0",
         description = "Draws the same character again and again from one reference image and a prompt.",
-        subcommands = {GenerateCommand.class, ModelsCommand.class})
+        subcommands = {GenerateCommand.class, ServeCommand.class, KeysCommand.class, ModelsCommand.class})
 public final class Likeness implements Runnable {
     /** Exit code for bad arguments or unusable input files. */
     public static final int USAGE = 2;

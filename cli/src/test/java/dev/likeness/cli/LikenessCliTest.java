@@ -56,6 +56,8 @@ class LikenessCliTest {
             assertEquals(Files.size(file), img.get("file_size").asLong());
         }
         assertTrue(json.get("timings").get("inference").asDouble() > 0);
+        assertTrue(json.get("timings").has("safety_checker"), json.toString());
+        assertTrue(r.err().contains("safety checker: nsfwjs"), r.err());
 
         // the same seed again gives the same bytes
         Path again = dir.resolve("again");
@@ -68,8 +70,9 @@ class LikenessCliTest {
     @Test
     void withoutASeedOneIsChosenAndReported(@TempDir Path dir) throws IOException {
         Run r = run("generate", "--image", CHARACTER.toString(), "--prompt", "p", "--size", "32x32", "--steps", "1",
-                "--out", dir.toString());
+                "--no-safety-checker", "--out", dir.toString());
         assertEquals(0, r.exit(), r.err());
+        assertTrue(r.err().contains("safety checker: off"), r.err());
         long seed = new ObjectMapper().readTree(r.out()).get("seed").asLong();
         assertTrue(Files.isRegularFile(dir.resolve("likeness-" + seed + "-1.jpg")));
     }

@@ -214,7 +214,7 @@ public final class AutoencoderKL implements AutoCloseable {
             Backend backend = mean.backend();
             float[] values = backend.toFloatArray(logvar);
             for (int i = 0; i < values.length; i++) {
-                values[i] = (float) Math.exp(0.5f * values[i]);
+                values[i] = (float) StrictMath.exp(0.5f * values[i]);
             }
             return backend.fromFloats(values, logvar.shape());
         }

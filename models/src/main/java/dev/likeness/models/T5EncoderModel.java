@@ -219,8 +219,8 @@ public final class T5EncoderModel implements AutoCloseable {
         if (n < maxExact) {
             return bucket + n;
         }
-        float ratio = (float) Math.log((float) n / maxExact);
-        float scaled = ratio / (float) Math.log((double) maxDistance / maxExact) * (numBuckets - maxExact);
+        float ratio = (float) StrictMath.log((float) n / maxExact);
+        float scaled = ratio / (float) StrictMath.log((double) maxDistance / maxExact) * (numBuckets - maxExact);
         return bucket + Math.min(maxExact + (int) scaled, numBuckets - 1);
     }
 

@@ -69,15 +69,19 @@ public final class TinyModel {
      */
     public static synchronized ModelPaths materialize(Path dir) {
         Path marker = dir.resolve(".complete");
-        if (Files.isRegularFile(marker)) {
+        String hash = manifestHash();
+        if (isComplete(marker, hash)) {
             return ModelPaths.fromRoot(dir);
+        }
+        if (Files.exists(dir)) {  // an older build of the model, or an interrupted one: replace it
+            deleteRecursively(dir);
         }
         try {
             Files.createDirectories(dir.toAbsolutePath().getParent());
             Path tmp = Files.createTempDirectory(dir.toAbsolutePath().getParent(), ".tiny-");
             try {
                 write(tmp);
-                Files.writeString(tmp.resolve(".complete"), manifestHash() + "\n");
+                Files.writeString(tmp.resolve(".complete"), hash + "\n");
                 try {
                     Files.move(tmp, dir, StandardCopyOption.ATOMIC_MOVE);
                 } catch (AtomicMoveNotSupportedException e) {
@@ -85,18 +89,27 @@ public final class TinyModel {
                 }
             } catch (IOException | RuntimeException e) {
                 deleteRecursively(tmp);
-                if (Files.isRegularFile(marker)) {  // another process won the race
+                if (isComplete(marker, hash)) {  // another process won the race
                     return ModelPaths.fromRoot(dir);
                 }
                 throw e;
             }
         } catch (IOException e) {
-            if (Files.isRegularFile(marker)) {
+            if (isComplete(marker, hash)) {
                 return ModelPaths.fromRoot(dir);
             }
             throw new UncheckedIOException("cannot write the built-in tiny model to " + dir + ": " + e.getMessage(), e);
         }
         return ModelPaths.fromRoot(dir);
+    }
+
+    /** Whether {@code marker} exists and names this build of the model. */
+    private static boolean isComplete(Path marker, String hash) {
+        try {
+            return Files.isRegularFile(marker) && Files.readString(marker).trim().equals(hash);
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** Writes every component's config and weights, the scheduler config and the tokenizers under {@code root}. */

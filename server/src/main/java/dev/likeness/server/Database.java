@@ -93,6 +93,30 @@ public final class Database implements AutoCloseable {
                           complete INTEGER NOT NULL,
                           created_at INTEGER NOT NULL)""");
                 s.execute("""
+                        CREATE TABLE IF NOT EXISTS usage(
+                          request_id TEXT PRIMARY KEY,
+                          key_id TEXT,
+                          endpoint TEXT NOT NULL,
+                          unit TEXT NOT NULL,
+                          quantity REAL NOT NULL,
+                          unit_price_micros INTEGER NOT NULL,
+                          cost_micros INTEGER NOT NULL,
+                          completed_at INTEGER NOT NULL)""");
+                s.execute("CREATE INDEX IF NOT EXISTS usage_key ON usage(key_id, completed_at)");
+                s.execute("""
+                        CREATE TABLE IF NOT EXISTS webhooks(
+                          seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                          request_id TEXT NOT NULL,
+                          url TEXT NOT NULL,
+                          user_id TEXT NOT NULL,
+                          body TEXT NOT NULL,
+                          attempts INTEGER NOT NULL DEFAULT 0,
+                          next_at INTEGER NOT NULL,
+                          delivered_at INTEGER,
+                          failed_at INTEGER,
+                          last_error TEXT)""");
+                s.execute("CREATE INDEX IF NOT EXISTS webhooks_due ON webhooks(delivered_at, failed_at, next_at)");
+                s.execute("""
                         CREATE TABLE IF NOT EXISTS upload_tokens(
                           token TEXT PRIMARY KEY,
                           file_id TEXT,
@@ -157,11 +181,23 @@ public final class Database implements AutoCloseable {
      * {@code IN_PROGRESS} and returns it; null when the queue is empty.
      */
     public synchronized RequestRow claimNext(long now) {
+        return claimNext(now, 0);
+    }
+
+    /**
+     * {@link #claimNext(long)} skipping requests whose key already has {@code perKeyLimit} requests running
+     * (0 = no limit); they stay queued, in place, until one of that key's runs ends.
+     */
+    public synchronized RequestRow claimNext(long now, int perKeyLimit) {
         try (PreparedStatement p = conn.prepareStatement("""
                 UPDATE requests SET status = 'IN_PROGRESS', started_at = ?, attempts = attempts + 1
-                WHERE seq = (SELECT seq FROM requests WHERE status = 'IN_QUEUE' ORDER BY priority, seq LIMIT 1)
+                WHERE seq = (SELECT seq FROM requests q WHERE status = 'IN_QUEUE'
+                  AND (? = 0 OR (SELECT COUNT(*) FROM requests r WHERE r.status = 'IN_PROGRESS' AND r.key_id IS q.key_id) < ?)
+                  ORDER BY priority, seq LIMIT 1)
                 RETURNING *""")) {
             p.setLong(1, now);
+            p.setInt(2, perKeyLimit);
+            p.setInt(3, perKeyLimit);
             try (ResultSet rs = p.executeQuery()) {
                 return rs.next() ? row(rs) : null;
             }
@@ -184,6 +220,34 @@ public final class Database implements AutoCloseable {
             }
         } catch (SQLException e) {
             throw fail("queue position of " + r.id(), e);
+        }
+    }
+
+    /** Number of requests of a key (null: the open-mode caller) in a status. */
+    public synchronized int countFor(String keyId, String status) {
+        try (PreparedStatement p = conn.prepareStatement(
+                "SELECT COUNT(*) FROM requests WHERE status = ? AND key_id IS ?")) {
+            p.setString(1, status);
+            p.setString(2, keyId);
+            try (ResultSet rs = p.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        } catch (SQLException e) {
+            throw fail("count requests of a key", e);
+        }
+    }
+
+    /** Number of requests in a status. */
+    public synchronized int count(String status) {
+        try (PreparedStatement p = conn.prepareStatement("SELECT COUNT(*) FROM requests WHERE status = ?")) {
+            p.setString(1, status);
+            try (ResultSet rs = p.executeQuery()) {
+                rs.next();
+                return rs.getInt(1);
+            }
+        } catch (SQLException e) {
+            throw fail("count requests", e);
         }
     }
 
@@ -344,6 +408,21 @@ public final class Database implements AutoCloseable {
         }
     }
 
+    /** One API key's public record (never its secret). */
+    public record KeyRow(String id, long createdAt, Long revokedAt) {}
+
+    /** Every key, active and revoked, oldest first. */
+    public synchronized List<KeyRow> keys() {
+        try (Statement s = conn.createStatement();
+             ResultSet rs = s.executeQuery("SELECT id, created_at, revoked_at FROM api_keys ORDER BY created_at, id")) {
+            List<KeyRow> out = new ArrayList<>();
+            while (rs.next()) out.add(new KeyRow(rs.getString(1), rs.getLong(2), nullableLong(rs, "revoked_at")));
+            return out;
+        } catch (SQLException e) {
+            throw fail("list keys", e);
+        }
+    }
+
     /** Number of active keys. */
     public synchronized int activeKeyCount() {
         try (Statement s = conn.createStatement();
@@ -352,6 +431,227 @@ public final class Database implements AutoCloseable {
             return rs.getInt(1);
         } catch (SQLException e) {
             throw fail("count keys", e);
+        }
+    }
+
+    // ---- usage ledger --------------------------------------------------------------------------------------
+
+    /** One ledger line: what a completed request cost. Money in millionths of a dollar. */
+    public record UsageRow(String requestId, String keyId, String endpoint, String unit, double quantity,
+                           long unitPriceMicros, long costMicros, long completedAt) {}
+
+    /** Records a request's cost once (a second call for the same request is ignored). */
+    public synchronized void insertUsage(UsageRow u) {
+        try (PreparedStatement p = conn.prepareStatement("""
+                INSERT OR IGNORE INTO usage(request_id, key_id, endpoint, unit, quantity, unit_price_micros, cost_micros,
+                completed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""")) {
+            p.setString(1, u.requestId());
+            p.setString(2, u.keyId());
+            p.setString(3, u.endpoint());
+            p.setString(4, u.unit());
+            p.setDouble(5, u.quantity());
+            p.setLong(6, u.unitPriceMicros());
+            p.setLong(7, u.costMicros());
+            p.setLong(8, u.completedAt());
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail("record usage of " + u.requestId(), e);
+        }
+    }
+
+    /** Ledger lines of a key (null: the open-mode caller) completed in {@code [from, to)}, oldest first. */
+    public synchronized List<UsageRow> usage(String keyId, long from, long to) {
+        try (PreparedStatement p = conn.prepareStatement("""
+                SELECT * FROM usage WHERE key_id IS ? AND completed_at >= ? AND completed_at < ?
+                ORDER BY completed_at, request_id""")) {
+            p.setString(1, keyId);
+            p.setLong(2, from);
+            p.setLong(3, to);
+            try (ResultSet rs = p.executeQuery()) {
+                List<UsageRow> out = new ArrayList<>();
+                while (rs.next()) {
+                    out.add(new UsageRow(rs.getString("request_id"), rs.getString("key_id"), rs.getString("endpoint"),
+                            rs.getString("unit"), rs.getDouble("quantity"), rs.getLong("unit_price_micros"),
+                            rs.getLong("cost_micros"), rs.getLong("completed_at")));
+                }
+                return out;
+            }
+        } catch (SQLException e) {
+            throw fail("read usage", e);
+        }
+    }
+
+    /** Successful completions with no ledger line (the server stopped between the two writes). */
+    public synchronized List<RequestRow> completedWithoutUsage() {
+        try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery("""
+                SELECT * FROM requests r WHERE status = 'COMPLETED' AND result_status = 200
+                AND NOT EXISTS (SELECT 1 FROM usage u WHERE u.request_id = r.id) ORDER BY seq""")) {
+            List<RequestRow> out = new ArrayList<>();
+            while (rs.next()) out.add(row(rs));
+            return out;
+        } catch (SQLException e) {
+            throw fail("list completions without usage", e);
+        }
+    }
+
+    // ---- retention -----------------------------------------------------------------------------------------
+
+    /**
+     * Deletes requests completed before {@code cutoff} with their logs and finished webhook deliveries, files
+     * created before it, and expired upload tokens; returns the ids of the deleted files (their bytes are removed by
+     * the caller) and the number of deleted requests. The usage ledger is kept.
+     */
+    public synchronized Swept sweep(long cutoff, long now) {
+        try {
+            conn.setAutoCommit(false);
+            try {
+                List<String> files = new ArrayList<>();
+                try (PreparedStatement p = conn.prepareStatement("SELECT id FROM files WHERE created_at < ?")) {
+                    p.setLong(1, cutoff);
+                    try (ResultSet rs = p.executeQuery()) {
+                        while (rs.next()) files.add(rs.getString(1));
+                    }
+                }
+                int requests;
+                try (PreparedStatement p = conn.prepareStatement("""
+                        DELETE FROM logs WHERE request_id IN
+                        (SELECT id FROM requests WHERE status = 'COMPLETED' AND completed_at < ?)""")) {
+                    p.setLong(1, cutoff);
+                    p.executeUpdate();
+                }
+                try (PreparedStatement p = conn.prepareStatement("""
+                        DELETE FROM webhooks WHERE (delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND request_id IN
+                        (SELECT id FROM requests WHERE status = 'COMPLETED' AND completed_at < ?)""")) {
+                    p.setLong(1, cutoff);
+                    p.executeUpdate();
+                }
+                try (PreparedStatement p = conn.prepareStatement(
+                        "DELETE FROM requests WHERE status = 'COMPLETED' AND completed_at < ?")) {
+                    p.setLong(1, cutoff);
+                    requests = p.executeUpdate();
+                }
+                try (PreparedStatement p = conn.prepareStatement("DELETE FROM files WHERE created_at < ?")) {
+                    p.setLong(1, cutoff);
+                    p.executeUpdate();
+                }
+                try (PreparedStatement p = conn.prepareStatement("DELETE FROM upload_tokens WHERE expires_at < ?")) {
+                    p.setLong(1, now);
+                    p.executeUpdate();
+                }
+                conn.commit();
+                return new Swept(requests, files);
+            } catch (SQLException e) {
+                conn.rollback();
+                throw e;
+            } finally {
+                conn.setAutoCommit(true);
+            }
+        } catch (SQLException e) {
+            throw fail("retention sweep", e);
+        }
+    }
+
+    /** What a sweep deleted. */
+    public record Swept(int requests, List<String> fileIds) {}
+
+    // ---- webhooks ------------------------------------------------------------------------------------------
+
+    /** A webhook delivery: the payload is fixed when the request completes; attempts and the next try persist. */
+    public record WebhookRow(long seq, String requestId, String url, String userId, String body, int attempts,
+                             long nextAt, Long deliveredAt, Long failedAt, String lastError) {}
+
+    /** Queues a webhook delivery, due at once. */
+    public synchronized void insertWebhook(String requestId, String url, String userId, String body, long now) {
+        try (PreparedStatement p = conn.prepareStatement(
+                "INSERT INTO webhooks(request_id, url, user_id, body, next_at) VALUES (?, ?, ?, ?, ?)")) {
+            p.setString(1, requestId);
+            p.setString(2, url);
+            p.setString(3, userId);
+            p.setString(4, body);
+            p.setLong(5, now);
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail("queue webhook of " + requestId, e);
+        }
+    }
+
+    /** Completed requests with a webhook but no delivery row (the server stopped between the two writes). */
+    public synchronized List<RequestRow> completedWithoutWebhook() {
+        try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery("""
+                SELECT * FROM requests r WHERE status = 'COMPLETED' AND webhook IS NOT NULL
+                AND NOT EXISTS (SELECT 1 FROM webhooks w WHERE w.request_id = r.id) ORDER BY seq""")) {
+            List<RequestRow> out = new ArrayList<>();
+            while (rs.next()) out.add(row(rs));
+            return out;
+        } catch (SQLException e) {
+            throw fail("list completions without webhook", e);
+        }
+    }
+
+    /** Pending deliveries due at {@code now}, oldest first. */
+    public synchronized List<WebhookRow> dueWebhooks(long now, int limit) {
+        try (PreparedStatement p = conn.prepareStatement("""
+                SELECT * FROM webhooks WHERE delivered_at IS NULL AND failed_at IS NULL AND next_at <= ?
+                ORDER BY next_at, seq LIMIT ?""")) {
+            p.setLong(1, now);
+            p.setInt(2, limit);
+            return webhookRows(p);
+        } catch (SQLException e) {
+            throw fail("read due webhooks", e);
+        }
+    }
+
+    /** Deliveries of one request (tests, diagnostics). */
+    public synchronized List<WebhookRow> webhooksOf(String requestId) {
+        try (PreparedStatement p = conn.prepareStatement("SELECT * FROM webhooks WHERE request_id = ? ORDER BY seq")) {
+            p.setString(1, requestId);
+            return webhookRows(p);
+        } catch (SQLException e) {
+            throw fail("read webhooks of " + requestId, e);
+        }
+    }
+
+    /** When the next pending delivery is due, or null when none is pending. */
+    public synchronized Long nextWebhookAt() {
+        try (Statement s = conn.createStatement(); ResultSet rs = s.executeQuery(
+                "SELECT MIN(next_at) AS m FROM webhooks WHERE delivered_at IS NULL AND failed_at IS NULL")) {
+            rs.next();
+            return nullableLong(rs, "m");
+        } catch (SQLException e) {
+            throw fail("next webhook", e);
+        }
+    }
+
+    /**
+     * Records one attempt: delivered, or failed for good ({@code failed}), or to be tried again at {@code nextAt}.
+     */
+    public synchronized void webhookAttempt(long seq, boolean delivered, boolean failed, long nextAt, String error,
+                                            long now) {
+        try (PreparedStatement p = conn.prepareStatement("""
+                UPDATE webhooks SET attempts = attempts + 1, delivered_at = ?, failed_at = ?, next_at = ?, last_error = COALESCE(?, last_error)
+                WHERE seq = ?""")) {
+            if (delivered) p.setLong(1, now);
+            else p.setNull(1, java.sql.Types.INTEGER);
+            if (failed) p.setLong(2, now);
+            else p.setNull(2, java.sql.Types.INTEGER);
+            p.setLong(3, nextAt);
+            p.setString(4, error);
+            p.setLong(5, seq);
+            p.executeUpdate();
+        } catch (SQLException e) {
+            throw fail("record webhook attempt", e);
+        }
+    }
+
+    private static List<WebhookRow> webhookRows(PreparedStatement p) throws SQLException {
+        try (ResultSet rs = p.executeQuery()) {
+            List<WebhookRow> out = new ArrayList<>();
+            while (rs.next()) {
+                out.add(new WebhookRow(rs.getLong("seq"), rs.getString("request_id"), rs.getString("url"),
+                        rs.getString("user_id"), rs.getString("body"), rs.getInt("attempts"), rs.getLong("next_at"),
+                        nullableLong(rs, "delivered_at"), nullableLong(rs, "failed_at"), rs.getString("last_error")));
+            }
+            return out;
         }
     }
 

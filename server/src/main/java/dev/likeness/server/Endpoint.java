@@ -29,4 +29,23 @@ public interface Endpoint {
      *                           any other exception is served as 500 {@code Internal Server Error}
      */
     JsonNode run(JsonNode validatedInput, RunContext ctx) throws Exception;
+
+    /**
+     * What a successful run costs, by the endpoint's pricing; null when it is free (the default).
+     *
+     * @param validatedInput what {@link #validate} returned for the request
+     * @param output         what {@link #run} returned
+     */
+    default Charge charge(JsonNode validatedInput, JsonNode output) {
+        return null;
+    }
+
+    /**
+     * The endpoint's schemas for its OpenAPI document: {@code {"input": name, "output": name, "category"?,
+     * "description"?, "schemas": {name: JSON schema, ...}}} (OpenAPI 3.0 schema objects; {@code $ref}s point at
+     * {@code #/components/schemas/}); null when the endpoint publishes none (the document then has plain objects).
+     */
+    default com.fasterxml.jackson.databind.node.ObjectNode schemas() {
+        return null;
+    }
 }

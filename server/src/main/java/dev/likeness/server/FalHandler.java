@@ -49,9 +49,17 @@ final class FalHandler extends Handler.Abstract {
     private final FileStore files;
     private final Database db;
     private final ServerConfig config;
+    private final Webhooks webhooks;
     private volatile boolean closing;
 
-    FalHandler(RequestQueue queue, Keys keys, FileStore files, Database db, ServerConfig config) {
+    private final Ledger ledger;
+    private final Metrics metrics;
+
+    FalHandler(RequestQueue queue, Keys keys, FileStore files, Database db, ServerConfig config, Webhooks webhooks,
+               Ledger ledger, Metrics metrics) {
+        this.webhooks = webhooks;
+        this.ledger = ledger;
+        this.metrics = metrics;
         this.queue = queue;
         this.keys = keys;
         this.files = files;
@@ -84,7 +92,10 @@ final class FalHandler extends Handler.Abstract {
                 route(x, queueHost ? Mode.QUEUE_HOST : Mode.DIRECT, req.getHttpURI().getDecodedPath(), query);
             }
         } catch (HttpError e) {
-            if (!x.done) x.json(e.status, e.body);
+            if (!x.done) {
+                e.headers.forEach((k, v) -> resp.getHeaders().put(k, v));
+                x.json(e.status, e.body);
+            }
         } catch (Throwable t) {
             LOG.log(Level.SEVERE, req.getMethod() + " " + req.getHttpURI() + " failed", t);
             if (!x.done) x.json(500, Json.detail("Internal Server Error", "internal_error"));
@@ -148,6 +159,12 @@ final class FalHandler extends Handler.Abstract {
         if (seg.isEmpty()) throw notFound(path);
         String first = seg.getFirst();
         boolean local = mode == Mode.DIRECT || mode == Mode.QUEUE_HOST;
+        if ((mode == Mode.REST || local) && seg.size() == 2 && first.equals(".well-known") && seg.get(1).equals("jwks.json")) {
+            requireMethod(x, "GET");
+            x.resp.getHeaders().put(HttpHeader.CACHE_CONTROL, "public, max-age=86400");
+            x.json(200, webhooks.key().jwks());
+            return;
+        }
         if (mode == Mode.REST || (local && first.equals("storage"))) {
             storage(x, seg, path);
             return;
@@ -159,6 +176,31 @@ final class FalHandler extends Handler.Abstract {
         if (local && seg.size() == 1 && first.equals("health")) {
             x.json(200, Json.object().put("status", "ok"));
             return;
+        }
+        if (local && seg.size() == 1 && first.equals("metrics")) {
+            requireMethod(x, "GET");
+            x.bytes(200, "text/plain; version=0.0.4; charset=utf-8", metrics.scrape().getBytes(StandardCharsets.UTF_8));
+            return;
+        }
+        if (local && seg.size() == 1 && first.equals("usage")) {
+            requireMethod(x, "GET");
+            usage(x, query);
+            return;
+        }
+        if (x.method().equals("GET") && seg.size() >= 2 && seg.getLast().equals("openapi.json")) {
+            // GET /{endpoint}/openapi.json (also under /queue/), and fal's /api/openapi/queue/openapi.json?endpoint_id=
+            String id;
+            if (seg.size() == 4 && seg.get(0).equals("api") && seg.get(1).equals("openapi") && seg.get(2).equals("queue")) {
+                id = query.get("endpoint_id");
+            } else {
+                List<String> s = seg.getFirst().equals("queue") ? seg.subList(1, seg.size()) : seg;
+                id = String.join("/", s.subList(0, s.size() - 1));
+            }
+            Endpoint ep = id == null ? null : queue.endpoint(id);
+            if (ep != null) {
+                x.json(200, OpenApi.document(ep, queueBase(x)));
+                return;
+            }
         }
         if (mode == Mode.DIRECT && first.equals("queue")) {
             mode = Mode.QUEUE;
@@ -204,17 +246,59 @@ final class FalHandler extends Handler.Abstract {
 
     private void submit(Exchange x, Endpoint ep, Map<String, String> query) {
         Keys.Caller caller = auth(x);
+        String webhook = query.get("fal_webhook");
+        if (webhook != null && webhook.isBlank()) webhook = null;
+        if (webhook != null && !Webhooks.validUrl(webhook)) {
+            throw HttpError.detail(400, "fal_webhook must be an absolute http(s) URL, got '" + webhook + "'");
+        }
         String input = new String(x.body(config.maxBodyBytes()), StandardCharsets.UTF_8);
+        if (config.maxQueuedPerKey() > 0 && db.countFor(caller.keyId(), "IN_QUEUE") >= config.maxQueuedPerKey()) {
+            throw limit("Too many queued requests: the limit is " + config.maxQueuedPerKey() + " per key",
+                    "queue_limit_exceeded");
+        }
         String priorityHeader = x.header("x-fal-queue-priority");
         int priority = priorityHeader != null && priorityHeader.strip().equalsIgnoreCase("low") ? 1 : 0;
         String id = queue.submit(ep.id(), caller.keyId(), input, priority, false, x.base(config.publicUrl()),
-                query.get("fal_webhook"));
+                webhook);
         x.requestId = id;
         x.json(200, queue.submitJson(queue.get(id), queueBase(x)));
     }
 
+    /** fal's 429 (the JS and Python clients retry it; nothing was stored). */
+    private static HttpError limit(String detail, String errorType) {
+        HttpError e = new HttpError(429, Json.detail(detail, errorType));
+        e.headers.put("X-Fal-Error-Type", errorType);
+        e.headers.put("X-Fal-Needs-Retry", "1");
+        e.headers.put("Retry-After", "1");
+        return e;
+    }
+
+    private void usage(Exchange x, Map<String, String> query) {
+        Keys.Caller caller = auth(x);
+        long from = instant(query.get("from"), Long.MIN_VALUE);
+        long to = instant(query.get("to"), Long.MAX_VALUE);
+        x.json(200, ledger.report(caller.keyId(), from, to));
+    }
+
+    private static long instant(String v, long dflt) {
+        if (v == null || v.isBlank()) return dflt;
+        try {
+            return Instant.parse(v).toEpochMilli();
+        } catch (java.time.format.DateTimeParseException e) {
+            try {
+                return java.time.LocalDate.parse(v).atStartOfDay(java.time.ZoneOffset.UTC).toInstant().toEpochMilli();
+            } catch (java.time.format.DateTimeParseException e2) {
+                throw HttpError.detail(400, "Invalid date '" + v + "': use an ISO-8601 instant or date");
+            }
+        }
+    }
+
     private void runSync(Exchange x, Endpoint ep) {
         Keys.Caller caller = auth(x);
+        if (config.maxConcurrentPerKey() > 0 && db.countFor(caller.keyId(), "IN_PROGRESS") >= config.maxConcurrentPerKey()) {
+            throw limit("Too many concurrent requests: the limit is " + config.maxConcurrentPerKey() + " per key",
+                    "concurrent_requests_limit");
+        }
         String input = new String(x.body(config.maxBodyBytes()), StandardCharsets.UTF_8);
         try {
             ep.validate(Json.parse(input));

@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 final class HttpError extends RuntimeException {
     final int status;
     final JsonNode body;
+    /** Extra response headers. */
+    final java.util.Map<String, String> headers = new java.util.LinkedHashMap<>();
 
     HttpError(int status, JsonNode body) {
         super(body.toString(), null, false, false);

@@ -10,7 +10,7 @@ import java.util.List;
  *
  * @param prompt              required
  * @param imageUrl            required; a {@code data:} URI, a file of this server or an http(s) URL
- * @param imageSize           default {@code square_hd}
+ * @param imageSize           default {@code square_hd}: the preset name, or {@code {width, height}} with defaults filled
  * @param scale               subject image scale, 0..2, default 1
  * @param negativePrompt      default empty
  * @param seed                null when not given (the pipeline draws one and reports it)
@@ -24,7 +24,7 @@ import java.util.List;
 public record InstantCharacterInput(
         String prompt,
         String imageUrl,
-        ImageSize imageSize,
+        JsonNode imageSize,
         double scale,
         String negativePrompt,
         Long seed,
@@ -50,7 +50,7 @@ public record InstantCharacterInput(
         SchemaReader r = SchemaReader.forBody(body);
         String prompt = r.requiredString("prompt");
         String imageUrl = r.requiredString("image_url");
-        ImageSize imageSize = r.imageSize("image_size", "square_hd");
+        JsonNode imageSize = r.imageSize("image_size", "square_hd");
         double scale = r.number("scale", 1, 0, 2);
         String negativePrompt = r.string("negative_prompt", "");
         Long seed = r.optionalLong("seed");
@@ -70,7 +70,7 @@ public record InstantCharacterInput(
         ObjectNode o = Json.object();
         o.put("prompt", prompt);
         o.put("image_url", imageUrl);
-        o.set("image_size", imageSize.toJson());
+        o.set("image_size", imageSize.deepCopy());
         o.put("scale", scale);
         o.put("negative_prompt", negativePrompt);
         if (seed == null) o.putNull("seed");
@@ -82,6 +82,16 @@ public record InstantCharacterInput(
         o.put("enable_safety_checker", enableSafetyChecker);
         o.put("output_format", outputFormat);
         return o;
+    }
+
+    /** The requested width in pixels (a preset's, or the object's); see {@link SchemaReader#sizeOf}. */
+    public int width() {
+        return SchemaReader.sizeOf(imageSize)[0];
+    }
+
+    /** The requested height in pixels. */
+    public int height() {
+        return SchemaReader.sizeOf(imageSize)[1];
     }
 
     /** MIME type of {@link #outputFormat()}. */

@@ -43,6 +43,11 @@ public final class Keys {
         return db.revokeKey(id, System.currentTimeMillis());
     }
 
+    /** Every key (id, creation and revocation times), oldest first. */
+    public java.util.List<Database.KeyRow> list() {
+        return db.keys();
+    }
+
     /** Whether keys are currently not required. */
     public boolean open() {
         return openAccess != null ? openAccess : db.activeKeyCount() == 0;

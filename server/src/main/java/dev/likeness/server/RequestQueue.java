@@ -42,6 +42,8 @@ public final class RequestQueue implements AutoCloseable {
     private final Object changes = new Object();
     private final Object work = new Object();
     private final List<Thread> workers = new ArrayList<>();
+    private final List<java.util.function.Consumer<Database.RequestRow>> completionListeners =
+            new java.util.concurrent.CopyOnWriteArrayList<>();
     private long version;
     private volatile boolean stopping;
 
@@ -57,6 +59,14 @@ public final class RequestQueue implements AutoCloseable {
     /** The endpoint with this id, or null. */
     public Endpoint endpoint(String id) {
         return endpoints.get(id);
+    }
+
+    /**
+     * Adds a listener called once with the final row of every request this queue completes (webhooks, the usage
+     * ledger, metrics); register before {@link #start()}. A listener's failure is logged, never propagated.
+     */
+    public void onCompleted(java.util.function.Consumer<Database.RequestRow> listener) {
+        completionListeners.add(listener);
     }
 
     /** Recovers requests left by a previous run of the server, then starts the workers. */
@@ -197,7 +207,7 @@ public final class RequestQueue implements AutoCloseable {
         while (!stopping) {
             Database.RequestRow r;
             try {
-                r = db.claimNext(System.currentTimeMillis());
+                r = db.claimNext(System.currentTimeMillis(), config.maxConcurrentPerKey());
             } catch (RuntimeException e) {
                 if (stopping) return;
                 LOG.log(Level.SEVERE, "cannot take the next request", e);
@@ -252,7 +262,7 @@ public final class RequestQueue implements AutoCloseable {
             }
             Context ctx = new Context(r);
             JsonNode out = ep.run(valid, ctx);
-            if (db.complete(r.id(), 200, Json.write(out), null, null, System.currentTimeMillis())) changed();
+            if (db.complete(r.id(), 200, Json.write(out), null, null, System.currentTimeMillis())) completed(r.id());
         } catch (EndpointException e) {
             if (stopping && "client_cancelled".equals(e.errorType()) && !cancelled.contains(r.id())) {
                 requeueOnStop(r);
@@ -283,7 +293,23 @@ public final class RequestQueue implements AutoCloseable {
     }
 
     private void completeWith(String id, EndpointException e, long now) {
-        if (db.complete(id, e.status(), Json.write(e.body()), e.getMessage(), e.errorType(), now)) changed();
+        if (db.complete(id, e.status(), Json.write(e.body()), e.getMessage(), e.errorType(), now)) completed(id);
+    }
+
+    private void completed(String id) {
+        changed();
+        synchronized (work) {
+            work.notifyAll();  // a key under its concurrency limit again may have queued work
+        }
+        if (completionListeners.isEmpty()) return;
+        Database.RequestRow row = db.request(id);
+        for (var l : completionListeners) {
+            try {
+                l.accept(row);
+            } catch (RuntimeException e) {
+                LOG.log(Level.WARNING, "completion listener failed for request " + id, e);
+            }
+        }
     }
 
     private void fail(String id, int status, String errorType, String message, long now) {

@@ -3,6 +3,7 @@ package dev.likeness.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.likeness.pipeline.ImageSize;
 import java.math.BigDecimal;
 import java.math.BigInteger;
 import java.util.ArrayList;
@@ -19,6 +20,10 @@ public final class SchemaReader {
     private static final JsonNodeFactory NODES = JsonNodeFactory.instance;
     private static final Pattern DECIMAL = Pattern.compile("[+-]?(\\d+(\\.\\d*)?|\\.\\d+)([eE][+-]?\\d+)?");
     private static final Pattern INTEGER = Pattern.compile("[+-]?\\d+");
+    /** fal's {@code image_size} preset names, in fal's order ({@code IMAGE_SIZE_PRESETS}). */
+    public static final List<String> PRESET_NAMES = List.of(ImageSize.presetNames().split(", "));
+    /** Default side of an {@code ImageSize} object's missing width or height (fal SDK). */
+    public static final int DEFAULT_SIDE = 512;
 
     private final JsonNode body;
     private final List<Object> prefix;
@@ -291,23 +296,37 @@ public final class SchemaReader {
      * pydantic smart union, a value matching neither member reports one error per member, with the member's tag
      * in the loc ({@code ImageSize} or {@code literal['square_hd',...]}).
      */
-    public ImageSize imageSize(String name, String dflt) {
+    public JsonNode imageSize(String name, String dflt) {
         JsonNode v = field(name);
-        if (v == null) return ImageSize.preset(dflt);
-        List<String> presets = ImageSize.PRESET_NAMES;
+        if (v == null) return NODES.textNode(dflt);
+        List<String> presets = PRESET_NAMES;
         List<Object> modelLoc = loc(name, "ImageSize");
         List<Object> literalLoc = loc(name, literalTag(presets));
-        if (v.isTextual() && presets.contains(v.textValue())) return ImageSize.preset(v.textValue());
+        if (v.isTextual() && presets.contains(v.textValue())) return v;
         if (v.isObject()) {
-            Integer w = nestedInteger(v, "width", ImageSize.DEFAULT_SIDE, 0L, (long) ImageSize.MAX_SIDE, with(modelLoc, "width"));
-            Integer h = nestedInteger(v, "height", ImageSize.DEFAULT_SIDE, 0L, (long) ImageSize.MAX_SIDE, with(modelLoc, "height"));
-            if (w != null && h != null) return new ImageSize(w, h, null);
+            Integer w = nestedInteger(v, "width", DEFAULT_SIDE, 0L, (long) ImageSize.MAX_SIDE, with(modelLoc, "width"));
+            Integer h = nestedInteger(v, "height", DEFAULT_SIDE, 0L, (long) ImageSize.MAX_SIDE, with(modelLoc, "height"));
+            if (w != null && h != null) return Json.object().put("width", w).put("height", h);
         } else {
             errors.add(new FieldError("model_type", modelLoc, "Input should be a valid dictionary or instance of ImageSize",
                     v, ctx("class_name", NODES.textNode("ImageSize"))));
         }
         literal(v, presets, literalLoc);
-        return ImageSize.preset(dflt);
+        return NODES.textNode(dflt);
+    }
+
+    /**
+     * Width and height of a value {@link #imageSize} returned: a preset's size (the pipeline's
+     * {@link ImageSize#PRESETS}) or the object's {@code width} and {@code height}. Not checked against the pipeline's
+     * own limits (fal's schema accepts any side from 1).
+     */
+    public static int[] sizeOf(JsonNode imageSize) {
+        if (imageSize.isTextual()) {
+            ImageSize p = ImageSize.PRESETS.get(imageSize.textValue());
+            if (p == null) throw new IllegalArgumentException("unknown image_size preset '" + imageSize.textValue() + "'");
+            return new int[] {p.width(), p.height()};
+        }
+        return new int[] {imageSize.path("width").asInt(), imageSize.path("height").asInt()};
     }
 
     private static List<Object> with(List<Object> loc, Object part) {

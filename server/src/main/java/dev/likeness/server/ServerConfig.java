@@ -26,6 +26,13 @@ public final class ServerConfig {
     private Path tlsCertificate;
     private Path tlsKey;
     private java.util.Set<String> tlsHostNames = java.util.Set.of();
+    private Duration retention = Duration.ofDays(7);
+    private Duration sweepInterval = Duration.ofMinutes(10);
+    private int maxConcurrentPerKey;
+    private int maxQueuedPerKey;
+    private int webhookAttempts = 10;
+    private Duration webhookFirstRetry = Duration.ofSeconds(15);
+    private Duration webhookTimeout = Duration.ofSeconds(15);
 
     /** A configuration with defaults, keeping its state in {@code dataDir}. */
     public ServerConfig(Path dataDir) {
@@ -74,6 +81,24 @@ public final class ServerConfig {
      *  {@link #host} when it is a specific one). */
     public ServerConfig tlsHostNames(java.util.Set<String> v) { tlsHostNames = java.util.Set.copyOf(v); return this; }
 
+    /** How long results, logs and files are kept after completion (default 7 days, fal's CDN minimum); then
+     *  deleted by a background sweep. Ledger entries are kept. */
+    public ServerConfig retention(Duration v) { retention = v; return this; }
+    /** How often the retention sweep runs (default 10 min). */
+    public ServerConfig sweepInterval(Duration v) { sweepInterval = v; return this; }
+    /** Requests of one key running at once before a synchronous run is answered 429 (0 = no limit, the default).
+     *  Queued requests never count and are never refused for it (fal: "requests are never rejected due to
+     *  concurrency limits" on the queue); they wait. */
+    public ServerConfig maxConcurrentPerKey(int v) { maxConcurrentPerKey = v; return this; }
+    /** Requests of one key waiting in the queue before a submit is answered 429 (0 = no limit, the default). */
+    public ServerConfig maxQueuedPerKey(int v) { maxQueuedPerKey = v; return this; }
+    /** Webhook delivery attempts before giving up (default 10, as fal). */
+    public ServerConfig webhookAttempts(int v) { webhookAttempts = v; return this; }
+    /** Delay before the first webhook retry; each next one doubles (default 15 s: 10 attempts span ~2 h, as fal). */
+    public ServerConfig webhookFirstRetry(Duration v) { webhookFirstRetry = v; return this; }
+    /** Time limit of one webhook POST (default 15 s). */
+    public ServerConfig webhookTimeout(Duration v) { webhookTimeout = v; return this; }
+
     public String host() { return host; }
     public int port() { return port; }
     public int queuePort() { return queuePort; }
@@ -93,4 +118,11 @@ public final class ServerConfig {
     public Path tlsCertificate() { return tlsCertificate; }
     public Path tlsKey() { return tlsKey; }
     public java.util.Set<String> tlsHostNames() { return tlsHostNames; }
+    public Duration retention() { return retention; }
+    public Duration sweepInterval() { return sweepInterval; }
+    public int maxConcurrentPerKey() { return maxConcurrentPerKey; }
+    public int maxQueuedPerKey() { return maxQueuedPerKey; }
+    public int webhookAttempts() { return webhookAttempts; }
+    public Duration webhookFirstRetry() { return webhookFirstRetry; }
+    public Duration webhookTimeout() { return webhookTimeout; }
 }

@@ -68,7 +68,7 @@ final class FakeCharacterEndpoint implements Endpoint {
         var images = out.putArray("images");
         var nsfw = out.putArray("has_nsfw_concepts");
         for (int k = 0; k < in.numImages(); k++) {
-            int w = in.imageSize().width(), h = in.imageSize().height();
+            int w = in.width(), h = in.height();
             BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_INT_RGB);
             int rgb = (int) ((seed * 2654435761L + k) & 0xffffff) ^ (reference.getRGB(0, 0) & 0xffffff);
             var gfx = img.createGraphics();
@@ -84,6 +84,12 @@ final class FakeCharacterEndpoint implements Endpoint {
         out.put("seed", seed);
         out.put("prompt", in.prompt());
         return out;
+    }
+
+    /** Test pricing: $0.05 per image. */
+    @Override
+    public Charge charge(JsonNode validatedInput, JsonNode output) {
+        return new Charge("images", output.path("images").size(), 0.05);
     }
 
     /** A small PNG as bytes. */

@@ -77,10 +77,10 @@ final class Harness implements AutoCloseable {
     }
 
     /** Polls until the status is the given one. */
-    JsonNode awaitStatus(String statusUrl, String status) throws Exception {
+    JsonNode awaitStatus(String statusUrl, String status, String... headers) throws Exception {
         long end = System.currentTimeMillis() + 20_000;
         while (System.currentTimeMillis() < end) {
-            JsonNode s = json(get(statusUrl));
+            JsonNode s = json(get(statusUrl, headers));
             if (s.path("status").asText().equals(status)) return s;
             Thread.sleep(10);
         }

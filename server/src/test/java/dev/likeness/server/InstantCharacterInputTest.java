@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** The fal-ai/instant-character input schema: defaults, ranges, enums, image_size, and pydantic's error items. */
@@ -31,8 +32,8 @@ class InstantCharacterInputTest {
                 {'prompt':'p','image_url':'u','image_size':'square_hd','scale':1.0,'negative_prompt':'','seed':null,
                  'guidance_scale':3.5,'num_inference_steps':28,'num_images':1,'sync_mode':false,
                  'enable_safety_checker':true,'output_format':'jpeg'}"""), in.toJson());
-        assertEquals(1024, in.imageSize().width());
-        assertEquals(1024, in.imageSize().height());
+        assertEquals(1024, in.width());
+        assertEquals(1024, in.height());
         assertNull(in.seed());
         assertEquals("image/jpeg", in.outputContentType());
     }
@@ -45,17 +46,21 @@ class InstantCharacterInputTest {
                  'enable_safety_checker':true,'output_format':'jpeg','seed':12345}"""));
         assertEquals(12345L, in.seed());
         int[][] sizes = {{1024, 1024}, {512, 512}, {768, 1024}, {576, 1024}, {1024, 768}, {1024, 576}};
-        for (int i = 0; i < ImageSize.PRESET_NAMES.size(); i++) {
-            String p = ImageSize.PRESET_NAMES.get(i);
-            ImageSize s = InstantCharacterInput.parse(j("{'prompt':'p','image_url':'u','image_size':'" + p + "'}")).imageSize();
+        assertEquals(List.of("square_hd", "square", "portrait_4_3", "portrait_16_9", "landscape_4_3", "landscape_16_9"),
+                SchemaReader.PRESET_NAMES);
+        for (int i = 0; i < SchemaReader.PRESET_NAMES.size(); i++) {
+            String p = SchemaReader.PRESET_NAMES.get(i);
+            InstantCharacterInput s = InstantCharacterInput.parse(j("{'prompt':'p','image_url':'u','image_size':'" + p + "'}"));
             assertEquals(sizes[i][0], s.width(), p);
             assertEquals(sizes[i][1], s.height(), p);
+            assertEquals(p, s.imageSize().textValue());
         }
-        ImageSize custom = InstantCharacterInput.parse(j("{'prompt':'p','image_url':'u','image_size':{'width':640,'height':480}}")).imageSize();
-        assertEquals(new ImageSize(640, 480, null), custom);
-        assertEquals(j("{'width':640,'height':480}"), custom.toJson());
-        ImageSize half = InstantCharacterInput.parse(j("{'prompt':'p','image_url':'u','image_size':{'height':300}}")).imageSize();
-        assertEquals(new ImageSize(512, 300, null), half);
+        InstantCharacterInput custom = InstantCharacterInput.parse(j("{'prompt':'p','image_url':'u','image_size':{'width':640,'height':480}}"));
+        assertEquals(640, custom.width());
+        assertEquals(480, custom.height());
+        assertEquals(j("{'width':640,'height':480}"), custom.imageSize());
+        InstantCharacterInput half = InstantCharacterInput.parse(j("{'prompt':'p','image_url':'u','image_size':{'height':300}}"));
+        assertEquals(j("{'width':512,'height':300}"), half.imageSize());
     }
 
     @Test

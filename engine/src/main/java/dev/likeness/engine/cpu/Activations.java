@@ -111,7 +111,7 @@ final class Activations {
             FloatVector v = FloatVector.fromArray(S, src, i, m);
             FloatVector cube = v.mul(v).mul(v);
             FloatVector inner = v.add(cube.mul(GELU_KAPPA)).mul(GELU_BETA);
-            FloatVector r = v.mul(0.5f).mul(inner.lanewise(VectorOperators.TANH).add(1f));
+            FloatVector r = v.mul(0.5f).mul(VMath.tanh(inner).add(1f));
             r.intoArray(dst, i, m);
         }
     }
@@ -121,7 +121,7 @@ final class Activations {
         for (int i = start; i < end; i += S.length()) {
             VectorMask<Float> m = S.indexInRange(i, end);
             FloatVector v = FloatVector.fromArray(S, src, i, m);
-            FloatVector sig = one.div(v.mul(QUICK_GELU_ALPHA).neg().lanewise(VectorOperators.EXP).add(1f));
+            FloatVector sig = one.div(VMath.exp(v.mul(QUICK_GELU_ALPHA).neg()).add(1f));
             v.mul(sig).intoArray(dst, i, m);
         }
     }
@@ -130,7 +130,7 @@ final class Activations {
         for (int i = start; i < end; i += S.length()) {
             VectorMask<Float> m = S.indexInRange(i, end);
             FloatVector v = FloatVector.fromArray(S, src, i, m);
-            v.div(v.neg().lanewise(VectorOperators.EXP).add(1f)).intoArray(dst, i, m);
+            v.div(VMath.exp(v.neg()).add(1f)).intoArray(dst, i, m);
         }
     }
 
@@ -146,20 +146,28 @@ final class Activations {
         FloatVector a = x.abs();
         // |x| < 1: x + x * Q(x²), one rounding at the end (fma)
         FloatVector u = x.mul(x);
-        FloatVector q = u.fma(E0, E1).fma(u, bc(E2)).fma(u, bc(E3)).fma(u, bc(E4)).fma(u, bc(E5)).fma(u, bc(E6));
+        FloatVector q = u.fma(E0, E1);
+        q = q.fma(u, FloatVector.broadcast(S, E2));
+        q = q.fma(u, FloatVector.broadcast(S, E3));
+        q = q.fma(u, FloatVector.broadcast(S, E4));
+        q = q.fma(u, FloatVector.broadcast(S, E5));
+        q = q.fma(u, FloatVector.broadcast(S, E6));
         FloatVector small = x.fma(q, x);
         // |x| >= 1: 1 - erfc(|x|), erfc = exp(P(|x| - 2.5) - x²); clamped at 4, where 1 - erfc already rounds to 1
         FloatVector c = a.min(4f);
         FloatVector t = c.sub(2.5f);
-        FloatVector p = t.fma(C0, C1).fma(t, bc(C2)).fma(t, bc(C3)).fma(t, bc(C4)).fma(t, bc(C5)).fma(t, bc(C6))
-                .fma(t, bc(C7)).fma(t, bc(C8));
-        FloatVector erfc = c.neg().fma(c, p).lanewise(VectorOperators.EXP);
-        FloatVector big = bc(1f).sub(erfc);
+        FloatVector p = t.fma(C0, C1);
+        p = p.fma(t, FloatVector.broadcast(S, C2));
+        p = p.fma(t, FloatVector.broadcast(S, C3));
+        p = p.fma(t, FloatVector.broadcast(S, C4));
+        p = p.fma(t, FloatVector.broadcast(S, C5));
+        p = p.fma(t, FloatVector.broadcast(S, C6));
+        p = p.fma(t, FloatVector.broadcast(S, C7));
+        p = p.fma(t, FloatVector.broadcast(S, C8));
+        FloatVector erfc = VMath.exp(c.neg().fma(c, p));
+        FloatVector big = FloatVector.broadcast(S, 1f).sub(erfc);
         big = big.lanewise(VectorOperators.NEG, x.compare(VectorOperators.LT, 0f));
         return small.blend(big, a.compare(VectorOperators.GE, 1f));
     }
 
-    private static FloatVector bc(float v) {
-        return FloatVector.broadcast(S, v);
-    }
 }

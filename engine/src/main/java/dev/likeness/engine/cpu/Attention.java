@@ -293,11 +293,11 @@ final class Attention {
                 FloatVector ref = mNew.blend(zero, mNew.compare(VectorOperators.EQ, negInf));
                 FloatVector sum = zero;
                 for (int j = 0; j < kn; j++) {
-                    FloatVector e = FloatVector.fromArray(SP, s, j * BQ + c).sub(ref).lanewise(VectorOperators.EXP);
+                    FloatVector e = VMath.exp(FloatVector.fromArray(SP, s, j * BQ + c).sub(ref));
                     e.intoArray(s, j * BQ + c);
                     sum = sum.add(e);
                 }
-                FloatVector alpha = mOld.sub(ref).lanewise(VectorOperators.EXP);
+                FloatVector alpha = VMath.exp(mOld.sub(ref));
                 alpha.intoArray(sc.alpha, c);
                 FloatVector.fromArray(SP, sc.l, c).mul(alpha).add(sum).intoArray(sc.l, c);
                 mNew.intoArray(sc.m, c);

@@ -2,7 +2,6 @@ package dev.likeness.engine.cpu;
 
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -715,7 +714,7 @@ final class Gemm {
         for (; i + L <= len; i += L) {
             s0 = FloatVector.fromArray(S, x, xo + i).fma(FloatVector.fromArray(S, y, yo + i), s0);
         }
-        float s = s0.add(s1).add(s2.add(s3)).reduceLanes(VectorOperators.ADD);
+        float s = VMath.sum(s0.add(s1).add(s2.add(s3)));
         for (; i < len; i++) {
             s += x[xo + i] * y[yo + i];
         }
@@ -743,10 +742,10 @@ final class Gemm {
             s2 = FloatVector.fromArray(S, x, x2 + i).fma(wv, s2);
             s3 = FloatVector.fromArray(S, x, x3 + i).fma(wv, s3);
         }
-        float r0 = s0.reduceLanes(VectorOperators.ADD);
-        float r1 = s1.reduceLanes(VectorOperators.ADD);
-        float r2 = s2.reduceLanes(VectorOperators.ADD);
-        float r3 = s3.reduceLanes(VectorOperators.ADD);
+        float r0 = VMath.sum(s0);
+        float r1 = VMath.sum(s1);
+        float r2 = VMath.sum(s2);
+        float r3 = VMath.sum(s3);
         for (; i < len; i++) {
             float wk = w[wo + i];
             r0 += x[xo + i] * wk;

@@ -119,7 +119,7 @@ final class Positional {
         for (int a = 0, at = 0; a < axes; a++) {
             int dim = axesDim[a];
             for (int k = 0; k < dim / 2; k++) {
-                freqs[at++] = 1.0 / Math.pow(theta, (double) (2 * k) / dim);
+                freqs[at++] = 1.0 / StrictMath.pow(theta, (double) (2 * k) / dim);
             }
         }
         float[] cos = new float[seq * total];
@@ -133,8 +133,8 @@ final class Positional {
                     double p = pos[si * axes + a];
                     for (int k = 0; k < axesDim[a] / 2; k++, f++, col += 2) {
                         double angle = p * freqs[f];
-                        float c = (float) Math.cos(angle);
-                        float s = (float) Math.sin(angle);
+                        float c = (float) StrictMath.cos(angle);
+                        float s = (float) StrictMath.sin(angle);
                         cos[col] = c;
                         cos[col + 1] = c;
                         sin[col] = s;
@@ -170,12 +170,12 @@ final class Positional {
         int n = t.size(0);
         int half = dim / 2;
         float[] tv = CpuData.floats(t);
-        float logPeriod = (float) -Math.log(maxPeriod);
+        float logPeriod = (float) -StrictMath.log(maxPeriod);
         float denominator = (float) (half - (double) shift);
         float[] freq = new float[half];
         for (int k = 0; k < half; k++) {
             float exponent = logPeriod * (float) k / denominator;
-            freq[k] = (float) Math.exp(exponent);
+            freq[k] = (float) StrictMath.exp(exponent);
         }
         float[] out = new float[n * dim];
         int sinAt = flip ? half : 0;
@@ -184,8 +184,8 @@ final class Positional {
             int row = i * dim;
             for (int k = 0; k < half; k++) {
                 float arg = scale * (tv[i] * freq[k]);
-                out[row + sinAt + k] = (float) Math.sin(arg);
-                out[row + cosAt + k] = (float) Math.cos(arg);
+                out[row + sinAt + k] = (float) StrictMath.sin(arg);
+                out[row + cosAt + k] = (float) StrictMath.cos(arg);
             }
         }
         return b.wrap(out, n, dim);

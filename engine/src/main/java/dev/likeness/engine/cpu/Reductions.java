@@ -2,7 +2,6 @@ package dev.likeness.engine.cpu;
 
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.util.Arrays;
@@ -161,7 +160,7 @@ final class Reductions {
             for (; i < blockEnd; i += l) {
                 acc = acc.add(FloatVector.fromArray(S, a, off + i));
             }
-            total += acc.reduceLanes(VectorOperators.ADD);
+            total += VMath.sum(acc);
         }
         for (; i < n; i++) {
             total += a[off + i];
@@ -182,7 +181,7 @@ final class Reductions {
                 FloatVector v = FloatVector.fromArray(S, a, off + i);
                 acc = v.fma(v, acc);
             }
-            total += acc.reduceLanes(VectorOperators.ADD);
+            total += VMath.sum(acc);
         }
         for (; i < n; i++) {
             double v = a[off + i];
@@ -213,8 +212,8 @@ final class Reductions {
                 acc = acc.add(d);
                 acc2 = d.fma(d, acc2);
             }
-            sd += acc.reduceLanes(VectorOperators.ADD);
-            sd2 += acc2.reduceLanes(VectorOperators.ADD);
+            sd += VMath.sum(acc);
+            sd2 += VMath.sum(acc2);
         }
         for (; i < n; i++) {
             double d = a[off + i] - m;

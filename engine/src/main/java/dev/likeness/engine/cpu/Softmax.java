@@ -69,7 +69,7 @@ final class Softmax {
 
     /** The softmax of a single value: exp(x - x) / exp(x - x) (1, or NaN for infinities and NaN). */
     private static float[] exponentiated(float[] one) {
-        float e = (float) Math.exp(one[0] - one[0]);
+        float e = VMath.exp(one[0] - one[0]);
         return new float[] {e * (1f / e)};
     }
 
@@ -91,13 +91,13 @@ final class Softmax {
         FloatVector mb = FloatVector.broadcast(SP, max);
         FloatVector sv = FloatVector.zero(SP);
         for (int i = at; i < vEnd; i += L) {
-            FloatVector e = FloatVector.fromArray(SP, in, i).sub(mb).lanewise(VectorOperators.EXP);
+            FloatVector e = VMath.exp(FloatVector.fromArray(SP, in, i).sub(mb));
             e.intoArray(out, i);
             sv = sv.add(e);
         }
-        float sum = sv.reduceLanes(VectorOperators.ADD);
+        float sum = VMath.sum(sv);
         for (int i = vEnd; i < end; i++) {
-            float e = (float) Math.exp(in[i] - max);
+            float e = VMath.exp(in[i] - max);
             out[i] = e;
             sum += e;
         }
@@ -125,7 +125,7 @@ final class Softmax {
             }
             FloatVector sum = FloatVector.zero(SP);
             for (int k = 0; k < n; k++) {
-                FloatVector e = FloatVector.fromArray(SP, in, p + k * inner).sub(mv).lanewise(VectorOperators.EXP);
+                FloatVector e = VMath.exp(FloatVector.fromArray(SP, in, p + k * inner).sub(mv));
                 e.intoArray(out, p + k * inner);
                 sum = sum.add(e);
             }
@@ -142,7 +142,7 @@ final class Softmax {
             }
             float sum = 0f;
             for (int k = 0; k < n; k++) {
-                float e = (float) Math.exp(in[p + k * inner] - max);
+                float e = VMath.exp(in[p + k * inner] - max);
                 out[p + k * inner] = e;
                 sum += e;
             }

@@ -133,7 +133,7 @@ public final class FlowMatchEulerScheduler {
             s[i] = (float) sigmas[i];
         }
         if (config.useDynamicShifting()) {
-            float e = config.timeShiftType() == TimeShift.EXPONENTIAL ? (float) Math.exp(mu) : (float) mu;
+            float e = config.timeShiftType() == TimeShift.EXPONENTIAL ? (float) StrictMath.exp(mu) : (float) mu;
             for (int i = 0; i < n; i++) {
                 float t = 1f / s[i] - 1f;  // (1/t - 1) ** 1.0: the power 1.0 is exact
                 s[i] = e / (e + t);

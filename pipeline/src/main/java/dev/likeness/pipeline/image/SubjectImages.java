@@ -82,8 +82,12 @@ public record SubjectImages(Tensor siglipLow, Tensor siglipHigh, Tensor dinov2Lo
         return normalize(images, DINOV2_MEAN, DINOV2_STD);
     }
 
-    /** {@code (float(p · RESCALE) − mean[c]) / std[c]} per pixel, channels first; one lookup table per channel. */
-    private static float[] normalize(List<RgbImage> images, float[] mean, float[] std) {
+    /**
+     * transformers' rescale (by 1/255) and normalize of same-sized 8-bit images: {@code (float(p · RESCALE) − mean[c])
+     * / std[c]} per pixel, channels first, [N, 3, H, W] row-major; one lookup table per channel. Shared with the safety
+     * checker's CLIP preprocessing.
+     */
+    public static float[] normalize(List<RgbImage> images, float[] mean, float[] std) {
         int w = images.getFirst().width();
         int h = images.getFirst().height();
         float[][] table = new float[3][256];

@@ -1,0 +1,171 @@
+package dev.likeness.cli;
+
+import dev.likeness.engine.cpu.CpuBackend;
+import dev.likeness.pipeline.InstantCharacterPipeline;
+import dev.likeness.pipeline.ModelPaths;
+import dev.likeness.server.LikenessServer;
+import dev.likeness.server.ServerConfig;
+import dev.likeness.server.endpoints.InstantCharacterEndpoint;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * {@code likeness serve}: the fal-compatible HTTP server ({@code server/README.md}) with {@code fal-ai/instant-character}
+ * on the real pipeline. The weights are found as {@code likeness generate} finds them (else the built-in tiny model,
+ * with a notice). Runs until SIGTERM / SIGINT, then stops gracefully: it stops listening, asks running requests to
+ * stop (they are queued again and run at the next start) and closes the database.
+ *
+ * <p>Access: with {@code --open} no key is ever needed. Otherwise keys ({@code likeness keys create}) are required as
+ * soon as one exists; while none exists the server is open, which is why it binds to 127.0.0.1 unless told.
+ */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = "Serve fal-ai/instant-character over fal's HTTP API (queue, status, stream, files, webhooks).")
+final class ServeCommand implements Callable<Integer> {
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--port", defaultValue = "8080", description = "Port to listen on (0: any). Default: ${DEFAULT-VALUE}.")
+    int port;
+
+    @Option(names = "--host", defaultValue = "127.0.0.1",
+            description = "Interface to bind. Default: ${DEFAULT-VALUE} (local only; use 0.0.0.0 with API keys).")
+    String host;
+
+    @Option(names = "--queue-port", defaultValue = "-1",
+            description = "Optional second port serving the queue at its root, like queue.fal.run (-1: none).")
+    int queuePort;
+
+    @Option(names = "--data-dir", paramLabel = "DIR",
+            description = "Database, stored files and webhook key. Default: $LIKENESS_DATA, else ~/.local/share/likeness/server.")
+    Path dataDir;
+
+    @Option(names = "--models", paramLabel = "DIR",
+            description = "Folder with the real weights; default $LIKENESS_MODELS, else 'models' in the config file, "
+                    + "else the built-in tiny model.")
+    Path models;
+
+    @Option(names = "--workers", defaultValue = "1",
+            description = "Requests taken from the queue at once. Generation itself runs one at a time (it uses every "
+                    + "core); more workers fetch and decode the next inputs meanwhile. Default: ${DEFAULT-VALUE}.")
+    int workers;
+
+    @Option(names = "--threads", description = "CPU threads of the engine (default: all cores).")
+    Integer threads;
+
+    @Option(names = "--keep-encoders",
+            description = "Keep the text and image encoders loaded between requests (faster requests, more memory; "
+                    + "by default they are unmapped after their phase, which real weights need on a 32 GB machine).")
+    boolean keepEncoders;
+
+    @Option(names = "--open", description = "Open local mode: no API key is needed, even when keys exist.")
+    boolean open;
+
+    @Option(names = "--public-url", paramLabel = "URL",
+            description = "Base URL put in every URL the server hands out (default: from each request's Host).")
+    String publicUrl;
+
+    @Option(names = "--retention", paramLabel = "DURATION", defaultValue = "P7D",
+            description = "How long results and files are kept, ISO-8601 (P7D, PT12H). Default: ${DEFAULT-VALUE}.")
+    Duration retention;
+
+    @Option(names = "--max-concurrent-per-key", defaultValue = "0",
+            description = "Running requests per key before synchronous runs get 429 (0: no limit).")
+    int maxConcurrentPerKey;
+
+    @Option(names = "--max-queued-per-key", defaultValue = "0",
+            description = "Queued requests per key before submits get 429 (0: no limit).")
+    int maxQueuedPerKey;
+
+    @Override
+    public Integer call() throws Exception {
+        PrintWriter err = spec.commandLine().getErr();
+        if (workers < 1 || workers > 64) throw new Likeness.UsageError("--workers must be between 1 and 64, got " + workers);
+        if (port < 0 || port > 65535) throw new Likeness.UsageError("--port must be between 0 and 65535, got " + port);
+        Path data = dataDir != null ? dataDir : defaultDataDir();
+        ServerConfig config = config(data);
+
+        CpuBackend backend = threads != null ? new CpuBackend(threads) : new CpuBackend();
+        ModelPaths paths = GenerateCommand.modelPaths(models, err);
+        long t0 = System.nanoTime();
+        InstantCharacterPipeline pipeline = paths.load(backend, !keepEncoders);
+        err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n", (System.nanoTime() - t0) / 1e9,
+                backend.threads());
+        LikenessServer server;
+        InstantCharacterEndpoint endpoint = new InstantCharacterEndpoint(pipeline, backend);
+        try {
+            server = new LikenessServer(config, List.of(endpoint)).start();
+        } catch (Exception e) {
+            pipeline.close();
+            throw e;
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            err.println("likeness: stopping (running requests are queued again)...");
+            try {
+                server.close();
+                if (endpoint.awaitIdle(Duration.ofSeconds(10))) {
+                    pipeline.close();
+                } else {
+                    err.println("likeness: a generation is still inside a denoising step; exiting without closing "
+                            + "the models (its request was queued again)");
+                }
+            } catch (Exception e) {
+                err.println("likeness: error while stopping: " + e.getMessage());
+            }
+            err.println("likeness: stopped");
+            err.flush();
+            stopped.countDown();
+        }, "likeness-shutdown");
+        Runtime.getRuntime().addShutdownHook(hook);
+
+        String base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
+        err.println("likeness: serving fal-ai/instant-character at " + base + " (data in " + data.toAbsolutePath() + ")");
+        if (server.queuePort() >= 0) err.println("likeness: queue listener on port " + server.queuePort());
+        if (open) {
+            err.println("likeness: open mode: no API key is needed");
+        } else if (server.keys().open()) {
+            err.println("likeness: no API key exists, so no key is needed until one is created "
+                    + "('likeness keys create --data-dir " + data + "')");
+            if (!isLoopback(host)) {
+                err.println("likeness: WARNING: listening on " + host + " without API keys: anyone who can reach "
+                        + "this port can use it");
+            }
+        } else {
+            err.println("likeness: API keys required (Authorization: Key <id>:<secret>)");
+        }
+        err.println("likeness: try: curl -X POST " + base + "/fal-ai/instant-character -H 'Content-Type: application/json' "
+                + "-d '{\"prompt\":\"...\",\"image_url\":\"data:image/png;base64,...\"}'");
+        err.flush();
+        stopped.await();
+        return 0;
+    }
+
+    ServerConfig config(Path data) {
+        ServerConfig c = new ServerConfig(data).host(host).port(port).queuePort(queuePort).workers(workers)
+                .publicUrl(publicUrl).retention(retention).maxConcurrentPerKey(maxConcurrentPerKey)
+                .maxQueuedPerKey(maxQueuedPerKey);
+        if (open) c.openAccess(true);
+        return c;
+    }
+
+    /** {@code $LIKENESS_DATA}, else {@code ~/.local/share/likeness/server}. */
+    static Path defaultDataDir() {
+        String env = System.getenv("LIKENESS_DATA");
+        if (env != null && !env.isBlank()) return Path.of(env);
+        return Path.of(System.getProperty("user.home"), ".local", "share", "likeness", "server");
+    }
+
+    private static boolean isLoopback(String host) {
+        return host.equals("127.0.0.1") || host.equals("localhost") || host.equals("::1") || host.startsWith("127.");
+    }
+}

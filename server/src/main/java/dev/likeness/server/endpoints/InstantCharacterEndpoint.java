@@ -1,0 +1,232 @@
+package dev.likeness.server.endpoints;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.likeness.engine.Tensor;
+import dev.likeness.engine.cpu.CpuBackend;
+import dev.likeness.pipeline.ImageSize;
+import dev.likeness.pipeline.InstantCharacterPipeline;
+import dev.likeness.pipeline.image.ImageDecoder;
+import dev.likeness.pipeline.image.InvalidImageException;
+import dev.likeness.pipeline.image.OutputImages;
+import dev.likeness.pipeline.image.RgbImage;
+import dev.likeness.pipeline.image.SubjectImages;
+import dev.likeness.server.Charge;
+import dev.likeness.server.Endpoint;
+import dev.likeness.server.EndpointException;
+import dev.likeness.server.InputError;
+import dev.likeness.server.InstantCharacterInput;
+import dev.likeness.server.Json;
+import dev.likeness.server.OpenApi;
+import dev.likeness.server.RunContext;
+import java.security.SecureRandom;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * {@code fal-ai/instant-character} on the real pipeline: one reference image and a prompt in, images of that
+ * character out, with fal's input schema ({@link InstantCharacterInput}) and output schema ({@code images},
+ * {@code timings}, {@code seed}, {@code has_nsfw_concepts}, {@code prompt}).
+ *
+ * <p>A run: read {@code image_url} (data URI, our file URL or http(s), with the server's limits) → decode it
+ * ({@link ImageDecoder}; a file that is not a usable image is fal's 422 {@code image_load_error} on
+ * {@code image_url}, one over the pixel limit {@code image_too_large}) → {@link SubjectImages} →
+ * {@link InstantCharacterPipeline#generate} at the requested size rounded down to multiples of 16
+ * ({@link ImageSize#rounded()}; the response reports the size the images have) with the given seed or a random one
+ * (returned), true classifier-free guidance at scale {@value #TRUE_CFG_SCALE} when {@code negative_prompt} is not
+ * empty → JPEG or PNG ({@link OutputImages}) stored through the {@link RunContext} ({@code sync_mode}: data URIs).
+ * Each phase is logged, each denoising step is a progress line ({@code step i/N}), and a cancel stops the run
+ * between steps.
+ *
+ * <p>One pipeline serves the process; its generation runs one request at a time (the engine already uses every core
+ * for one request), so with several workers the others fetch and decode their inputs meanwhile and then wait.
+ * No safety checker is installed yet: {@code has_nsfw_concepts} is {@code false} for every image and the run logs
+ * that it was not checked.
+ */
+public final class InstantCharacterEndpoint implements Endpoint {
+    /** The true-CFG weight used against a non-empty {@code negative_prompt} (the endpoint has no field for it). */
+    public static final float TRUE_CFG_SCALE = 4f;
+    /** USD per billed megapixel. */
+    public static final double PRICE_PER_MEGAPIXEL = 0.10;
+    /** Pixels of one billed megapixel (fal counts 1024 × 1024 as one). */
+    public static final long MEGAPIXEL = 1024L * 1024L;
+    private static final ObjectNode SCHEMAS = OpenApi.resource("instant-character.json");
+
+    private final InstantCharacterPipeline pipeline;
+    private final CpuBackend backend;
+    private final ImageDecoder decoder;
+    private final ReentrantLock generation = new ReentrantLock(true);
+    private final SecureRandom random = new SecureRandom();
+
+    /**
+     * @param pipeline  the loaded pipeline (owned by the caller, who closes it after the server)
+     * @param backend   the backend the pipeline was loaded with (for the subject image tensors)
+     * @param maxPixels largest reference image accepted, in pixels (decompression-bomb limit)
+     */
+    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend, long maxPixels) {
+        this.pipeline = pipeline;
+        this.backend = backend;
+        this.decoder = new ImageDecoder(ImageDecoder.DEFAULT_MAX_BYTES, maxPixels);
+    }
+
+    /** With the decoder's default pixel limit ({@link ImageDecoder#DEFAULT_MAX_PIXELS}). */
+    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend) {
+        this(pipeline, backend, ImageDecoder.DEFAULT_MAX_PIXELS);
+    }
+
+    /**
+     * Waits until no generation is running (at most {@code timeout}) and keeps new ones from starting; true when the
+     * pipeline may then be closed. A generation is stopped between denoising steps, and one step of a real model on a
+     * CPU can take minutes: closing the pipeline under it would unmap weights still in use.
+     */
+    public boolean awaitIdle(java.time.Duration timeout) throws InterruptedException {
+        return generation.tryLock(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public String id() {
+        return InstantCharacterInput.ENDPOINT_ID;
+    }
+
+    @Override
+    public JsonNode validate(JsonNode input) throws InputError {
+        return InstantCharacterInput.parse(input).toJson();
+    }
+
+    @Override
+    public JsonNode run(JsonNode validatedInput, RunContext ctx) throws Exception {
+        long start = System.nanoTime();
+        InstantCharacterInput in = InstantCharacterInput.parse(validatedInput);
+        ImageSize size = runSize(in, ctx);
+
+        byte[] bytes = ctx.readInputFile("image_url", in.imageUrl());
+        RgbImage reference = decode(bytes);
+        ctx.log(String.format(Locale.ROOT, "reference image %dx%d (%d bytes)", reference.width(), reference.height(),
+                bytes.length));
+        ctx.checkCancelled();
+
+        long seed = in.seed() != null ? in.seed() : random.nextInt() & 0x7fffffff;
+        boolean trueCfg = !in.negativePrompt().isEmpty();
+        if (trueCfg) ctx.log("negative prompt given: true classifier-free guidance at scale " + TRUE_CFG_SCALE);
+
+        InstantCharacterPipeline.Result result;
+        if (!generation.tryLock()) {
+            ctx.log("waiting for the pipeline (another request is generating)");
+            while (!generation.tryLock(200, java.util.concurrent.TimeUnit.MILLISECONDS)) ctx.checkCancelled();
+        }
+        try {
+            ctx.checkCancelled();
+            SubjectImages subject = SubjectImages.of(reference, backend);
+            InstantCharacterPipeline.Request request = new InstantCharacterPipeline.Request(in.prompt(),
+                    in.negativePrompt(), TRUE_CFG_SCALE, subject, size.width(), size.height(), (float) in.scale(),
+                    (float) in.guidanceScale(), in.numInferenceSteps(), in.numImages(), seed);
+            ctx.log(String.format(Locale.ROOT, "generating %d image(s) %s, %d steps, seed %d", in.numImages(), size,
+                    in.numInferenceSteps(), seed));
+            result = pipeline.generate(request, new Listener(ctx), ctx::cancelled);
+        } catch (CancellationException e) {
+            throw EndpointException.cancelled();
+        } finally {
+            generation.unlock();
+        }
+
+        List<RgbImage> images = OutputImages.toImages(result.images());
+        boolean png = in.outputFormat().equals("png");
+        ObjectNode out = Json.object();
+        ArrayNode array = out.putArray("images");
+        ArrayNode nsfw = Json.array();
+        for (RgbImage image : images) {
+            byte[] encoded = png ? OutputImages.png(image) : OutputImages.jpeg(image);
+            array.add(ctx.storeImage(encoded, in.outputContentType(), image.width(), image.height(), in.syncMode()));
+            nsfw.add(false);
+        }
+        if (in.enableSafetyChecker()) {
+            ctx.log(RunContext.Level.WARN, "no safety checker is installed yet: the images were not checked and "
+                    + "has_nsfw_concepts is false for each");
+        }
+        ObjectNode timings = out.putObject("timings");
+        for (Map.Entry<String, Double> t : result.timings().entrySet()) timings.put(t.getKey(), t.getValue());
+        timings.put("inference", (System.nanoTime() - start) / 1e9);
+        out.put("seed", seed);
+        out.set("has_nsfw_concepts", nsfw);
+        out.put("prompt", in.prompt());
+        return out;
+    }
+
+    /**
+     * fal's price: $0.10 per megapixel of output ({@code shared/spec/000_…}: "$0.1 per megapixels"). Each image is
+     * billed by rounding its size up to whole megapixels of 1024 × 1024 pixels — the rule fal states for its
+     * megapixel-priced FLUX endpoints ("billed by rounding up to the nearest megapixel", a 1024×1024 image being one);
+     * so {@code square_hd} is $0.10 per image, {@code 1024×1025} $0.20, and a small image still $0.10.
+     */
+    @Override
+    public Charge charge(JsonNode validatedInput, JsonNode output) {
+        double megapixels = 0;
+        for (JsonNode img : output.path("images")) megapixels += megapixels(img.path("width").asInt(), img.path("height").asInt());
+        return new Charge("megapixels", megapixels, PRICE_PER_MEGAPIXEL);
+    }
+
+    /** Billed megapixels of one image: {@code ceil(width · height / 2^20)}. */
+    public static long megapixels(int width, int height) {
+        long px = (long) width * height;
+        return (px + MEGAPIXEL - 1) / MEGAPIXEL;
+    }
+
+    @Override
+    public ObjectNode schemas() {
+        return SCHEMAS.deepCopy();
+    }
+
+    /** The requested size rounded down to multiples of 16; sides below 16 are fal's 422 {@code image_too_small}. */
+    private static ImageSize runSize(InstantCharacterInput in, RunContext ctx) {
+        int w = in.width(), h = in.height();
+        int min = ImageSize.MIN_SIDE;
+        if (w < min || h < min) {
+            ObjectNode c = Json.object().put("min_width", min).put("min_height", min);
+            throw EndpointException.fieldError("image_size", "image_too_small", "Image size " + w + "x" + h
+                    + " is too small: each side must be at least " + min + " pixels.", in.imageSize(), c);
+        }
+        ImageSize requested = new ImageSize(w, h);
+        ImageSize rounded = requested.rounded();
+        if (!rounded.equals(requested)) {
+            ctx.log("size " + requested + " is not a multiple of 16; generating " + rounded);
+        }
+        return rounded;
+    }
+
+    private RgbImage decode(byte[] bytes) {
+        try {
+            return decoder.decode(bytes, "image_url");
+        } catch (InvalidImageException e) {
+            if (e.kind() == InvalidImageException.Kind.TOO_LARGE) {
+                throw EndpointException.fieldError("image_url", "image_too_large", e.getMessage(), null, null);
+            }
+            throw EndpointException.fieldError("image_url", "image_load_error", "Failed to load the image: "
+                    + e.getMessage(), null, null);
+        }
+    }
+
+    /** Phase timings as log lines, denoising steps as progress (which also stops a cancelled run). */
+    private static final class Listener implements InstantCharacterPipeline.Listener {
+        private final RunContext ctx;
+
+        Listener(RunContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public void phase(String name, long nanos) {
+            if (!name.startsWith("step")) {
+                ctx.log(String.format(Locale.ROOT, "%s done in %.2f s", name, nanos / 1e9));
+            }
+        }
+
+        @Override
+        public void step(int step, int steps, Tensor latents) {
+            ctx.progress("step", step, steps);
+        }
+    }
+}
