@@ -7,6 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.likeness.engine.cpu.CpuBackend;
+import dev.likeness.pipeline.InstantCharacterPipeline;
+import dev.likeness.pipeline.TinyModel;
+import dev.likeness.server.endpoints.InstantCharacterEndpoint;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -30,8 +34,9 @@ import javax.imageio.ImageIO;
  * the clients send; and the checks every client's results go through (each output image is fetched back from our
  * URL and decoded).
  *
- * <p>The endpoint under test is {@link #instantCharacter()} — the one line to change to run the suites against
- * another implementation of {@code fal-ai/instant-character}. It is also served under the sub-path id
+ * <p>The endpoint under test is {@link #instantCharacter()}: the real pipeline endpoint on the built-in tiny model
+ * (the one line to change to run the suites against another implementation of {@code fal-ai/instant-character},
+ * such as the model-free test endpoint). It is also served under the sub-path id
  * {@link #SUBPATH_ENDPOINT}, so each client's owner/app URL building for such ids is exercised.
  */
 final class Conformance implements AutoCloseable {
@@ -44,14 +49,24 @@ final class Conformance implements AutoCloseable {
      *  request queued behind it sees a long silence on its status stream; the test measures that it really did. */
     static final int LONG_STEPS = 50;
 
-    /** The endpoint under test. */
+    /** The endpoint under test: the real pipeline on the built-in tiny model. */
     static Endpoint instantCharacter() {
-        FakeCharacterEndpoint fake = new FakeCharacterEndpoint();
-        fake.stepMillis = 50;   // SLOW_STEPS take 2 s: long enough to cancel a running request
-        return fake;
+        return new InstantCharacterEndpoint(Tiny.PIPELINE, Tiny.BACKEND);
+        // the test endpoint instead (no model; the same schema, images drawn flat):
+        // FakeCharacterEndpoint fake = new FakeCharacterEndpoint(); fake.stepMillis = 50; return fake;
     }
 
-    /** The endpoint under test, made slow enough that {@code LONG_STEPS} take over 10 s. */
+    /** The tiny model, loaded once for all the suites of this JVM (freed when it exits). */
+    private static final class Tiny {
+        static final CpuBackend BACKEND = new CpuBackend();
+        static final InstantCharacterPipeline PIPELINE = TinyModel.materialize().load(BACKEND);
+    }
+
+    /**
+     * For the long-silence test only: the test endpoint with steps slow enough that {@code LONG_STEPS} take over
+     * 10 s. What that test proves is the status stream's keep-alive, which does not depend on the model; the tiny
+     * model's steps are too fast to stay silent that long.
+     */
     static Endpoint longRunning() {
         FakeCharacterEndpoint fake = new FakeCharacterEndpoint();
         fake.stepMillis = 270;   // 50 steps: 13.5 s
