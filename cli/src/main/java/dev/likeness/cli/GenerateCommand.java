@@ -104,7 +104,7 @@ final class GenerateCommand implements Callable<Integer> {
                     + "has_nsfw_concepts flag is false.")
     boolean noSafetyChecker;
 
-    /** The real-weights folder chosen by {@link #modelPaths}, null for the built-in model. */
+    /** The real-weights folder chosen by {@link #modelsRoot}, null for the built-in model. */
     private Path modelsRoot;
 
     @Override
@@ -132,7 +132,8 @@ final class GenerateCommand implements Callable<Integer> {
         }
 
         CpuBackend backend = threads != null ? new CpuBackend(threads) : new CpuBackend();
-        ModelPaths paths = modelPaths(models, err);
+        modelsRoot = modelsRoot(models);
+        ModelPaths paths = modelPaths(modelsRoot, err);
         long loadStart = System.nanoTime();
         try (InstantCharacterPipeline pipeline = paths.load(backend)) {
             err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n",
@@ -181,16 +182,17 @@ final class GenerateCommand implements Callable<Integer> {
         }
     }
 
-    /** The weights folder: --models, else $LIKENESS_MODELS, else "models" in the config file, else none. */
-    static ModelPaths modelPaths(Path models, PrintWriter err) throws IOException {
+    /** The weights folder: --models, else $LIKENESS_MODELS, else "models" in the config file, else null (tiny). */
+    static Path modelsRoot(Path models) throws IOException {
         Path dir = models;
         if (dir == null && System.getenv("LIKENESS_MODELS") != null && !System.getenv("LIKENESS_MODELS").isBlank()) {
             dir = Path.of(System.getenv("LIKENESS_MODELS"));
         }
-        if (dir == null) {
-            dir = Config.models();
-        }
-        modelsRoot = dir;
+        return dir != null ? dir : Config.models();
+    }
+
+    /** The model paths under {@code dir} (from {@link #modelsRoot}), or the built-in tiny model's when it is null. */
+    static ModelPaths modelPaths(Path dir, PrintWriter err) {
         if (dir == null) {
             err.println("likeness: no weights configured (--models / LIKENESS_MODELS): using the built-in tiny model."
                     + " Its weights are untrained, so the images are noise-like; they show the whole pipeline "

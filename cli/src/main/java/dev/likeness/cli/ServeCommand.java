@@ -3,6 +3,8 @@ package dev.likeness.cli;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.ModelPaths;
+import dev.likeness.pipeline.safety.SafetyChecker;
+import dev.likeness.pipeline.safety.SafetyCheckers;
 import dev.likeness.server.LikenessServer;
 import dev.likeness.server.ServerConfig;
 import dev.likeness.server.endpoints.InstantCharacterEndpoint;
@@ -95,13 +97,17 @@ final class ServeCommand implements Callable<Integer> {
         ServerConfig config = config(data);
 
         CpuBackend backend = threads != null ? new CpuBackend(threads) : new CpuBackend();
-        ModelPaths paths = GenerateCommand.modelPaths(models, err);
+        Path modelsRoot = GenerateCommand.modelsRoot(models);
+        ModelPaths paths = GenerateCommand.modelPaths(modelsRoot, err);
         long t0 = System.nanoTime();
         InstantCharacterPipeline pipeline = paths.load(backend, !keepEncoders);
         err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n", (System.nanoTime() - t0) / 1e9,
                 backend.threads());
+        SafetyChecker safety = SafetyCheckers.load(modelsRoot, backend);
+        err.println("likeness: safety checker " + safety.name() + " (requests may turn it off with "
+                + "enable_safety_checker=false)");
         LikenessServer server;
-        InstantCharacterEndpoint endpoint = new InstantCharacterEndpoint(pipeline, backend);
+        InstantCharacterEndpoint endpoint = new InstantCharacterEndpoint(pipeline, backend, safety);
         try {
             server = new LikenessServer(config, List.of(endpoint)).start();
         } catch (Exception e) {

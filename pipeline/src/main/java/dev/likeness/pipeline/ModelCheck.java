@@ -12,6 +12,8 @@ import dev.likeness.models.Weights;
 import dev.likeness.models.scheduler.FlowMatchEulerScheduler;
 import dev.likeness.models.tokenizers.ClipTokenizer;
 import dev.likeness.models.tokenizers.T5Tokenizer;
+import dev.likeness.pipeline.safety.ClipSafetyChecker;
+import dev.likeness.pipeline.safety.SafetyCheckers;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -69,6 +71,8 @@ public final class ModelCheck {
             + ModelPaths.SIGLIP_DIR + "/)";
     private static final String DINOV2_REPO = "https://huggingface.co/facebook/dinov2-giant (into "
             + ModelPaths.DINOV2_DIR + "/)";
+    private static final String SD_CHECKER_REPO = "https://huggingface.co/CompVis/stable-diffusion-safety-checker "
+            + "(into " + SafetyCheckers.SD_CHECKER_DIR + "/)";
     private static final String ADAPTER_REPO = "https://huggingface.co/tencent/InstantCharacter, file "
             + ModelPaths.ADAPTER_FILE + " (into " + ModelPaths.ADAPTER_DIR + "/)";
 
@@ -116,6 +120,12 @@ public final class ModelCheck {
                 () -> Dinov2Model.load(paths.dinov2(), backend)));
         out.add(component("InstantCharacter adapter", paths.adapterFile(), ADAPTER_REPO, List.of(paths.adapterFile()),
                 () -> InstantCharacterAdapter.load(paths.adapterFile(), backend)));
+        // optional: the Stable Diffusion safety checker replaces the built-in nsfwjs one when its folder is present
+        Path sd = flux.toAbsolutePath().getParent().resolve(SafetyCheckers.SD_CHECKER_DIR);
+        if (Files.isDirectory(sd)) {
+            out.add(component("Stable Diffusion safety checker (optional)", sd, SD_CHECKER_REPO,
+                    List.of(sd.resolve("config.json")), () -> ClipSafetyChecker.load(sd, backend)));
+        }
         return new Report(out);
     }
 

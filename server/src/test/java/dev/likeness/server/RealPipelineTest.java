@@ -11,6 +11,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.TinyModel;
+import dev.likeness.pipeline.safety.NsfwjsSafetyChecker;
+import dev.likeness.pipeline.safety.SafetyChecker;
 import dev.likeness.server.endpoints.InstantCharacterEndpoint;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
@@ -32,11 +34,13 @@ import org.junit.jupiter.api.io.TempDir;
 class RealPipelineTest {
     static CpuBackend backend;
     static InstantCharacterPipeline pipeline;
+    static SafetyChecker checker;
 
     @BeforeAll
     static void load() {
         backend = new CpuBackend();
         pipeline = TinyModel.materialize().load(backend);
+        checker = NsfwjsSafetyChecker.load(backend);
     }
 
     @AfterAll
@@ -45,7 +49,11 @@ class RealPipelineTest {
     }
 
     private static Harness harness(Path dir) throws Exception {
-        return new Harness(dir, List.of(new InstantCharacterEndpoint(pipeline, backend)), null);
+        return harness(dir, checker);
+    }
+
+    private static Harness harness(Path dir, SafetyChecker safety) throws Exception {
+        return new Harness(dir, List.of(new InstantCharacterEndpoint(pipeline, backend, safety)), null);
     }
 
     private static ObjectNode input() throws Exception {
@@ -70,7 +78,8 @@ class RealPipelineTest {
             List<String> lines = status.path("logs").findValuesAsText("message");
             assertTrue(lines.contains("step 1/2") && lines.contains("step 2/2"), lines.toString());
             assertTrue(lines.stream().anyMatch(l -> l.startsWith("size 72x40 is not a multiple of 16; generating 64x32")), lines.toString());
-            assertTrue(lines.stream().anyMatch(l -> l.startsWith("no safety checker is installed yet")), lines.toString());
+            assertTrue(lines.stream().anyMatch(l -> l.startsWith("safety checker " + NsfwjsSafetyChecker.NAME
+                    + ": 0 of 1 image(s) flagged")), lines.toString());
 
             HttpResponse<String> res = h.get(sub.path("response_url").asText());
             assertEquals(200, res.statusCode());
@@ -81,6 +90,7 @@ class RealPipelineTest {
             assertEquals("a knight in a forest", out.path("prompt").asText());
             assertEquals("[false]", out.path("has_nsfw_concepts").toString());
             assertTrue(out.path("timings").path("inference").asDouble() > 0);
+            assertTrue(out.path("timings").has("safety_checker"), out.toString());
             JsonNode img = out.path("images").get(0);
             assertEquals("image/png", img.path("content_type").asText());
             assertEquals(64, img.path("width").asInt());
@@ -111,6 +121,45 @@ class RealPipelineTest {
             assertEquals("[false,false]", random.path("has_nsfw_concepts").toString());
             assertTrue(random.path("seed").isIntegralNumber());
             assertNotEquals(random.path("images").get(0).path("url"), random.path("images").get(1).path("url"));
+        }
+    }
+
+    /**
+     * The checker through the API: the real nsfwjs classifier with a bound every image reaches (P(Porn) + P(Hentai)
+     * ≥ 1e-9) flags the output, which comes back black and flagged; with {@code enable_safety_checker: false} the
+     * same request is not checked, and the image and flags are the generated ones.
+     */
+    @Test
+    void safetyCheckerOnReplacesFlaggedImagesAndOffChecksNothing(@TempDir Path dir) throws Exception {
+        SafetyChecker strict = NsfwjsSafetyChecker.load(backend, new NsfwjsSafetyChecker.Thresholds(1e-9f,
+                NsfwjsSafetyChecker.Thresholds.NEVER));
+        try (Harness h = harness(dir, strict)) {
+            ObjectNode in = input();
+            in.put("seed", 5);
+            JsonNode on = Harness.json(h.post("/fal-ai/instant-character", in.toString()));
+            assertEquals("[true]", on.path("has_nsfw_concepts").toString());
+            BufferedImage black = ImageIO.read(new ByteArrayInputStream(
+                    h.getBytes(on.path("images").get(0).path("url").asText()).body()));
+            for (int y = 0; y < black.getHeight(); y++) {
+                for (int x = 0; x < black.getWidth(); x++) {
+                    assertEquals(0, black.getRGB(x, y) & 0xffffff, "flagged image pixel " + x + "," + y);
+                }
+            }
+            assertTrue(on.path("timings").has("safety_checker"));
+
+            in.put("enable_safety_checker", false);
+            JsonNode off = Harness.json(h.post("/fal-ai/instant-character", in.toString()));
+            assertEquals("[false]", off.path("has_nsfw_concepts").toString());
+            assertFalse(off.path("timings").has("safety_checker"), off.toString());
+            BufferedImage generated = ImageIO.read(new ByteArrayInputStream(
+                    h.getBytes(off.path("images").get(0).path("url").asText()).body()));
+            boolean anyNonBlack = false;
+            for (int y = 0; y < generated.getHeight() && !anyNonBlack; y++) {
+                for (int x = 0; x < generated.getWidth(); x++) {
+                    anyNonBlack |= (generated.getRGB(x, y) & 0xffffff) != 0;
+                }
+            }
+            assertTrue(anyNonBlack, "with the checker off the generated image comes back");
         }
     }
 

@@ -22,6 +22,9 @@ import dev.likeness.server.OpenApi;
 import dev.likeness.server.RunContext;
 import java.security.SecureRandom;
 import java.util.List;
+import dev.likeness.pipeline.safety.SafetyCheck;
+import dev.likeness.pipeline.safety.SafetyChecker;
+
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CancellationException;
@@ -44,8 +47,10 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>One pipeline serves the process; its generation runs one request at a time (the engine already uses every core
  * for one request), so with several workers the others fetch and decode their inputs meanwhile and then wait.
- * No safety checker is installed yet: {@code has_nsfw_concepts} is {@code false} for every image and the run logs
- * that it was not checked.
+ * With {@code enable_safety_checker} (the default) the images go through the server's {@link SafetyChecker}
+ * (nsfwjs by default, the Stable Diffusion checker when its weights are configured): a flagged image is replaced by a
+ * black one of the same size and flagged true in {@code has_nsfw_concepts}; the log names the checker and
+ * {@code timings.safety_checker} its time. Off: nothing is checked and every flag is false.
  */
 public final class InstantCharacterEndpoint implements Endpoint {
     /** The true-CFG weight used against a non-empty {@code negative_prompt} (the endpoint has no field for it). */
@@ -60,6 +65,7 @@ public final class InstantCharacterEndpoint implements Endpoint {
     private final CpuBackend backend;
     private final ImageDecoder decoder;
     private final ReentrantLock generation = new ReentrantLock(true);
+    private final SafetyChecker safetyChecker;
     private final SecureRandom random = new SecureRandom();
 
     /**
@@ -67,15 +73,18 @@ public final class InstantCharacterEndpoint implements Endpoint {
      * @param backend   the backend the pipeline was loaded with (for the subject image tensors)
      * @param maxPixels largest reference image accepted, in pixels (decompression-bomb limit)
      */
-    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend, long maxPixels) {
+    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend, long maxPixels,
+                                    SafetyChecker safetyChecker) {
         this.pipeline = pipeline;
         this.backend = backend;
         this.decoder = new ImageDecoder(ImageDecoder.DEFAULT_MAX_BYTES, maxPixels);
+        this.safetyChecker = safetyChecker;
     }
 
     /** With the decoder's default pixel limit ({@link ImageDecoder#DEFAULT_MAX_PIXELS}). */
-    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend) {
-        this(pipeline, backend, ImageDecoder.DEFAULT_MAX_PIXELS);
+    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend,
+                                    SafetyChecker safetyChecker) {
+        this(pipeline, backend, ImageDecoder.DEFAULT_MAX_PIXELS, safetyChecker);
     }
 
     /**
@@ -133,7 +142,17 @@ public final class InstantCharacterEndpoint implements Endpoint {
             generation.unlock();
         }
 
-        List<RgbImage> images = OutputImages.toImages(result.images());
+        SafetyCheck.Outcome safety = SafetyCheck.run(safetyChecker, OutputImages.toImages(result.images()),
+                in.enableSafetyChecker());
+        List<RgbImage> images = safety.images();
+        if (in.enableSafetyChecker()) {
+            long flagged = safety.hasNsfwConcepts().stream().filter(f -> f).count();
+            ctx.log(String.format(Locale.ROOT, "safety checker %s: %d of %d image(s) flagged%s (%.2f s)",
+                    safety.checker(), flagged, images.size(), flagged > 0 ? ", replaced by black images" : "",
+                    safety.seconds()));
+        } else {
+            ctx.log("safety checker off (enable_safety_checker=false)");
+        }
         boolean png = in.outputFormat().equals("png");
         ObjectNode out = Json.object();
         ArrayNode array = out.putArray("images");
@@ -141,14 +160,11 @@ public final class InstantCharacterEndpoint implements Endpoint {
         for (RgbImage image : images) {
             byte[] encoded = png ? OutputImages.png(image) : OutputImages.jpeg(image);
             array.add(ctx.storeImage(encoded, in.outputContentType(), image.width(), image.height(), in.syncMode()));
-            nsfw.add(false);
         }
-        if (in.enableSafetyChecker()) {
-            ctx.log(RunContext.Level.WARN, "no safety checker is installed yet: the images were not checked and "
-                    + "has_nsfw_concepts is false for each");
-        }
+        for (boolean f : safety.hasNsfwConcepts()) nsfw.add(f);
         ObjectNode timings = out.putObject("timings");
         for (Map.Entry<String, Double> t : result.timings().entrySet()) timings.put(t.getKey(), t.getValue());
+        if (in.enableSafetyChecker()) timings.put("safety_checker", safety.seconds());
         timings.put("inference", (System.nanoTime() - start) / 1e9);
         out.put("seed", seed);
         out.set("has_nsfw_concepts", nsfw);
