@@ -10,6 +10,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.TinyModel;
+import dev.likeness.pipeline.safety.NsfwjsSafetyChecker;
+import dev.likeness.pipeline.safety.SafetyChecker;
 import dev.likeness.server.endpoints.InstantCharacterEndpoint;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
@@ -51,15 +53,17 @@ final class Conformance implements AutoCloseable {
 
     /** The endpoint under test: the real pipeline on the built-in tiny model. */
     static Endpoint instantCharacter() {
-        return new InstantCharacterEndpoint(Tiny.PIPELINE, Tiny.BACKEND);
+        return new InstantCharacterEndpoint(Tiny.PIPELINE, Tiny.BACKEND, Tiny.SAFETY);
         // the test endpoint instead (no model; the same schema, images drawn flat):
         // FakeCharacterEndpoint fake = new FakeCharacterEndpoint(); fake.stepMillis = 50; return fake;
     }
 
-    /** The tiny model, loaded once for all the suites of this JVM (freed when it exits). */
+    /** The tiny model and the default safety checker (as {@code likeness serve}), loaded once for all the suites of
+     *  this JVM (freed when it exits). */
     private static final class Tiny {
         static final CpuBackend BACKEND = new CpuBackend();
         static final InstantCharacterPipeline PIPELINE = TinyModel.materialize().load(BACKEND);
+        static final SafetyChecker SAFETY = NsfwjsSafetyChecker.load(BACKEND);
     }
 
     /**
