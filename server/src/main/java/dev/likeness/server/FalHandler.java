@@ -510,10 +510,20 @@ final class FalHandler extends Handler.Abstract {
             long expires = now + 3_600_000;
             db.insertUploadToken(token, null, caller.keyId(), expires);
             x.json(200, Json.object().put("token", token).put("token_type", "Bearer")
-                    .put("base_url", x.base(config.publicUrl())).put("expires_at", Instant.ofEpochMilli(expires).toString()));
+                    .put("base_url", x.base(config.publicUrl())).put("expires_at", isoOffset(expires)));
         } else {
             throw notFound(path);
         }
+    }
+
+    /**
+     * An ISO-8601 time with an explicit {@code +00:00} offset: fal-client (Python) parses {@code expires_at} with
+     * {@code datetime.fromisoformat}, which before Python 3.11 refuses a {@code Z} suffix, and compares it with an
+     * aware datetime, so the offset must be there.
+     */
+    static String isoOffset(long epochMillis) {
+        return java.time.format.DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSxxx")
+                .format(Instant.ofEpochMilli(epochMillis).atOffset(java.time.ZoneOffset.UTC));
     }
 
     private void files(Exchange x, List<String> seg, String path) {

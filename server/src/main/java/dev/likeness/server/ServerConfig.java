@@ -22,6 +22,10 @@ public final class ServerConfig {
     private java.util.Set<String> fetchAllowHosts = java.util.Set.of();
     private Duration keepAlive = Duration.ofSeconds(5);
     private int maxRestartAttempts = 3;
+    private int tlsPort = -1;
+    private Path tlsCertificate;
+    private Path tlsKey;
+    private java.util.Set<String> tlsHostNames = java.util.Set.of();
     private Duration retention = Duration.ofDays(7);
     private Duration sweepInterval = Duration.ofMinutes(10);
     private int maxConcurrentPerKey;
@@ -66,6 +70,16 @@ public final class ServerConfig {
     public ServerConfig keepAlive(Duration v) { keepAlive = v; return this; }
     /** How many times a request interrupted by a restart is run before it is failed (default 3). */
     public ServerConfig maxRestartAttempts(int v) { maxRestartAttempts = v; return this; }
+    /** Port of an optional HTTPS listener serving the same routes as the main one (-1 = none, the default; 0 = any
+     *  free port). Its certificate is {@link #tlsCertificate}/{@link #tlsKey}, else a generated one (see {@link Tls}). */
+    public ServerConfig tlsPort(int v) { tlsPort = v; return this; }
+    /** PEM file with the HTTPS certificate chain, server certificate first (null = generate a local one). */
+    public ServerConfig tlsCertificate(Path v) { tlsCertificate = v; return this; }
+    /** PEM file with the HTTPS private key (PKCS#8 {@code PRIVATE KEY} or {@code RSA PRIVATE KEY}, unencrypted). */
+    public ServerConfig tlsKey(Path v) { tlsKey = v; return this; }
+    /** Extra host names or addresses the generated certificate is valid for (always: localhost, 127.0.0.1, ::1 and
+     *  {@link #host} when it is a specific one). */
+    public ServerConfig tlsHostNames(java.util.Set<String> v) { tlsHostNames = java.util.Set.copyOf(v); return this; }
 
     /** How long results, logs and files are kept after completion (default 7 days, fal's CDN minimum); then
      *  deleted by a background sweep. Ledger entries are kept. */
@@ -100,6 +114,10 @@ public final class ServerConfig {
     public java.util.Set<String> fetchAllowHosts() { return fetchAllowHosts; }
     public Duration keepAlive() { return keepAlive; }
     public int maxRestartAttempts() { return maxRestartAttempts; }
+    public int tlsPort() { return tlsPort; }
+    public Path tlsCertificate() { return tlsCertificate; }
+    public Path tlsKey() { return tlsKey; }
+    public java.util.Set<String> tlsHostNames() { return tlsHostNames; }
     public Duration retention() { return retention; }
     public Duration sweepInterval() { return sweepInterval; }
     public int maxConcurrentPerKey() { return maxConcurrentPerKey; }
