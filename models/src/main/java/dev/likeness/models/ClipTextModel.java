@@ -62,34 +62,12 @@ public final class ClipTextModel implements AutoCloseable {
     public record Output(Tensor lastHiddenState, Tensor pooledOutput, List<Tensor> hiddenStates) {
     }
 
-    /** One pre-LayerNorm transformer layer ({@code CLIPEncoderLayer}). */
-    private record Layer(Tensor norm1Weight, Tensor norm1Bias, Tensor qWeight, Tensor qBias, Tensor kWeight,
-                         Tensor kBias, Tensor vWeight, Tensor vBias, Tensor outWeight, Tensor outBias,
-                         Tensor norm2Weight, Tensor norm2Bias, Tensor fc1Weight, Tensor fc1Bias, Tensor fc2Weight,
-                         Tensor fc2Bias) {
-
-        static Layer load(Weights w, Config c) {
-            int h = c.hiddenSize();
-            int f = c.intermediateSize();
-            Weights attn = w.child("self_attn");
-            Weights mlp = w.child("mlp");
-            return new Layer(w.get("layer_norm1.weight", h), w.get("layer_norm1.bias", h),
-                    attn.get("q_proj.weight", h, h), attn.get("q_proj.bias", h),
-                    attn.get("k_proj.weight", h, h), attn.get("k_proj.bias", h),
-                    attn.get("v_proj.weight", h, h), attn.get("v_proj.bias", h),
-                    attn.get("out_proj.weight", h, h), attn.get("out_proj.bias", h),
-                    w.get("layer_norm2.weight", h), w.get("layer_norm2.bias", h),
-                    mlp.get("fc1.weight", f, h), mlp.get("fc1.bias", f),
-                    mlp.get("fc2.weight", h, f), mlp.get("fc2.bias", h));
-        }
-    }
-
     private final Config config;
     private final Weights weights;
     private final CpuBackend backend;
     private final Tensor tokenEmbedding;
     private final Tensor positionEmbedding;
-    private final List<Layer> layers;
+    private final List<ClipEncoderLayer> layers;
     private final Tensor finalNormWeight;
     private final Tensor finalNormBias;
 
@@ -102,9 +80,10 @@ public final class ClipTextModel implements AutoCloseable {
         int h = config.hiddenSize();
         this.tokenEmbedding = embeddings.get("token_embedding.weight", config.vocabSize(), h);
         this.positionEmbedding = embeddings.get("position_embedding.weight", config.maxPositionEmbeddings(), h);
-        List<Layer> ls = new ArrayList<>();
+        List<ClipEncoderLayer> ls = new ArrayList<>();
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            ls.add(Layer.load(text.child("encoder.layers." + i), config));
+            ls.add(ClipEncoderLayer.load(text.child("encoder.layers." + i), config.hiddenSize(),
+                    config.intermediateSize()));
         }
         this.layers = List.copyOf(ls);
         this.finalNormWeight = text.get("final_layer_norm.weight", h);
@@ -151,8 +130,9 @@ public final class ClipTextModel implements AutoCloseable {
         Tensor causal = causalMask(length);
         List<Tensor> states = new ArrayList<>();
         states.add(hidden);
-        for (Layer layer : layers) {
-            hidden = layer(layer, hidden, causal);
+        boolean quick = config.hiddenAct().equals("quick_gelu");
+        for (ClipEncoderLayer layer : layers) {
+            hidden = layer.forward(backend, hidden, causal, config.numAttentionHeads(), config.layerNormEps(), quick);
             states.add(hidden);
         }
         Tensor last = backend.layerNorm(hidden, finalNormWeight, finalNormBias, config.layerNormEps());
@@ -164,27 +144,6 @@ public final class ClipTextModel implements AutoCloseable {
         return new Output(last, backend.cat(0, rows), List.copyOf(states));
     }
 
-    private Tensor layer(Layer l, Tensor x, Tensor causal) {
-        Tensor normed = backend.layerNorm(x, l.norm1Weight(), l.norm1Bias(), config.layerNormEps());
-        x = backend.add(x, attention(l, normed, causal));
-        normed = backend.layerNorm(x, l.norm2Weight(), l.norm2Bias(), config.layerNormEps());
-        Tensor inner = backend.linear(normed, l.fc1Weight(), l.fc1Bias());
-        inner = config.hiddenAct().equals("quick_gelu") ? backend.quickGelu(inner) : backend.gelu(inner, false);
-        return backend.add(x, backend.linear(inner, l.fc2Weight(), l.fc2Bias()));
-    }
-
-    /** {@code CLIPAttention}: multi-head attention scaled by 1/sqrt(head_dim), here under the causal mask. */
-    private Tensor attention(Layer l, Tensor x, Tensor causal) {
-        int heads = config.numAttentionHeads();
-        int d = config.headDim();
-        Tensor q = Heads.split(backend.linear(x, l.qWeight(), l.qBias()), heads);
-        Tensor k = Heads.split(backend.linear(x, l.kWeight(), l.kBias()), heads);
-        Tensor v = Heads.split(backend.linear(x, l.vWeight(), l.vBias()), heads);
-        Tensor o = backend.attention(q, k, v, causal, (float) (1.0 / Math.sqrt(d)));
-        return backend.linear(Heads.merge(o), l.outWeight(), l.outBias());
-    }
-
-    /** [B, L, H·D] → [B, H, L, D]. */
     /**
      * transformers' {@code _create_4d_causal_attention_mask}: an additive [L, L] mask, 0 on and below the diagonal and
      * the lowest f32 value above it.

@@ -119,27 +119,6 @@ public final class StableDiffusionSafetyChecker implements AutoCloseable {
         }
     }
 
-    private record Layer(Tensor norm1Weight, Tensor norm1Bias, Tensor qWeight, Tensor qBias, Tensor kWeight,
-                         Tensor kBias, Tensor vWeight, Tensor vBias, Tensor outWeight, Tensor outBias,
-                         Tensor norm2Weight, Tensor norm2Bias, Tensor fc1Weight, Tensor fc1Bias, Tensor fc2Weight,
-                         Tensor fc2Bias) {
-
-        static Layer load(Weights w, Config c) {
-            int h = c.hiddenSize();
-            int f = c.intermediateSize();
-            Weights attn = w.child("self_attn");
-            Weights mlp = w.child("mlp");
-            return new Layer(w.get("layer_norm1.weight", h), w.get("layer_norm1.bias", h),
-                    attn.get("q_proj.weight", h, h), attn.get("q_proj.bias", h),
-                    attn.get("k_proj.weight", h, h), attn.get("k_proj.bias", h),
-                    attn.get("v_proj.weight", h, h), attn.get("v_proj.bias", h),
-                    attn.get("out_proj.weight", h, h), attn.get("out_proj.bias", h),
-                    w.get("layer_norm2.weight", h), w.get("layer_norm2.bias", h),
-                    mlp.get("fc1.weight", f, h), mlp.get("fc1.bias", f),
-                    mlp.get("fc2.weight", h, f), mlp.get("fc2.bias", h));
-        }
-    }
-
     private final Config config;
     private final Weights weights;
     private final CpuBackend backend;
@@ -148,7 +127,7 @@ public final class StableDiffusionSafetyChecker implements AutoCloseable {
     private final Tensor positionEmbedding;
     private final Tensor preNormWeight;
     private final Tensor preNormBias;
-    private final List<Layer> layers = new ArrayList<>();
+    private final List<ClipEncoderLayer> layers = new ArrayList<>();
     private final Tensor postNormWeight;
     private final Tensor postNormBias;
     private final Tensor visualProjection;
@@ -173,7 +152,8 @@ public final class StableDiffusionSafetyChecker implements AutoCloseable {
         this.preNormWeight = vm.get("pre_layrnorm.weight", d);
         this.preNormBias = vm.get("pre_layrnorm.bias", d);
         for (int i = 0; i < config.numHiddenLayers(); i++) {
-            layers.add(Layer.load(vm.child("encoder.layers." + i), config));
+            layers.add(ClipEncoderLayer.load(vm.child("encoder.layers." + i), config.hiddenSize(),
+                    config.intermediateSize()));
         }
         this.postNormWeight = vm.get("post_layernorm.weight", d);
         this.postNormBias = vm.get("post_layernorm.bias", d);
@@ -229,31 +209,12 @@ public final class StableDiffusionSafetyChecker implements AutoCloseable {
         Tensor cls = classEmbedding.view(1, 1, d).expand(batch, 1, d);
         Tensor h = backend.add(backend.cat(1, List.of(cls, patches)), positionEmbedding);
         h = backend.layerNorm(h, preNormWeight, preNormBias, config.layerNormEps());
-        for (Layer layer : layers) {
-            h = layer(layer, h);
+        boolean quick = config.hiddenAct().equals("quick_gelu");
+        for (ClipEncoderLayer layer : layers) {
+            h = layer.forward(backend, h, null, config.numAttentionHeads(), config.layerNormEps(), quick);
         }
         Tensor first = h.narrow(1, 0, 1).reshape(batch, d);
         return backend.layerNorm(first, postNormWeight, postNormBias, config.layerNormEps());
-    }
-
-    /** {@code CLIPEncoderLayer}: pre-LayerNorm attention and MLP, each with a residual. */
-    private Tensor layer(Layer l, Tensor x) {
-        Tensor normed = backend.layerNorm(x, l.norm1Weight(), l.norm1Bias(), config.layerNormEps());
-        x = backend.add(x, attention(l, normed));
-        normed = backend.layerNorm(x, l.norm2Weight(), l.norm2Bias(), config.layerNormEps());
-        Tensor inner = backend.linear(normed, l.fc1Weight(), l.fc1Bias());
-        inner = config.hiddenAct().equals("quick_gelu") ? backend.quickGelu(inner) : backend.gelu(inner, false);
-        return backend.add(x, backend.linear(inner, l.fc2Weight(), l.fc2Bias()));
-    }
-
-    /** {@code CLIPAttention}: multi-head attention scaled by 1/sqrt(head_dim), no mask. */
-    private Tensor attention(Layer l, Tensor x) {
-        int heads = config.numAttentionHeads();
-        Tensor q = Heads.split(backend.linear(x, l.qWeight(), l.qBias()), heads);
-        Tensor k = Heads.split(backend.linear(x, l.kWeight(), l.kBias()), heads);
-        Tensor v = Heads.split(backend.linear(x, l.vWeight(), l.vBias()), heads);
-        Tensor o = backend.attention(q, k, v, null, (float) (1.0 / Math.sqrt(config.headDim())));
-        return backend.linear(Heads.merge(o), l.outWeight(), l.outBias());
     }
 
     /**
