@@ -11,10 +11,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import javax.imageio.ImageIO;
-import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.URISyntaxException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -57,23 +54,8 @@ class InstantCharacterPipelineTest {
         return Path.of(InstantCharacterPipelineTest.class.getResource("/golden/instantcharacter/" + name).toURI());
     }
 
-    /** The PNG decoded by the JDK (8-bit RGB, no alpha), independent of the product's image reader. */
     static RgbImage png(String name) throws IOException {
-        try (InputStream in = InstantCharacterPipelineTest.class.getResourceAsStream("/golden/instantcharacter/"
-                + name)) {
-            BufferedImage img = ImageIO.read(in);
-            byte[] rgb = new byte[img.getWidth() * img.getHeight() * 3];
-            for (int y = 0; y < img.getHeight(); y++) {
-                for (int x = 0; x < img.getWidth(); x++) {
-                    int p = img.getRGB(x, y);
-                    int at = (y * img.getWidth() + x) * 3;
-                    rgb[at] = (byte) (p >> 16);
-                    rgb[at + 1] = (byte) (p >> 8);
-                    rgb[at + 2] = (byte) p;
-                }
-            }
-            return new RgbImage(img.getWidth(), img.getHeight(), rgb);
-        }
+        return TestImages.png("/golden/instantcharacter/" + name);
     }
 
     private static JsonNode params(String c) throws IOException {

@@ -5,6 +5,7 @@ import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.TinyModel;
 import dev.likeness.pipeline.image.OutputImages;
+import dev.likeness.pipeline.TestImages;
 import dev.likeness.pipeline.image.RgbImage;
 import dev.likeness.pipeline.image.SubjectImages;
 import org.junit.jupiter.api.AfterAll;
@@ -50,20 +51,7 @@ class IdeogramCharacterTest {
     }
 
     static RgbImage png(String resource) throws IOException {
-        try (InputStream in = IdeogramCharacterTest.class.getResourceAsStream(resource)) {
-            BufferedImage img = ImageIO.read(in);
-            byte[] rgb = new byte[img.getWidth() * img.getHeight() * 3];
-            for (int y = 0; y < img.getHeight(); y++) {
-                for (int x = 0; x < img.getWidth(); x++) {
-                    int p = img.getRGB(x, y);
-                    int at = (y * img.getWidth() + x) * 3;
-                    rgb[at] = (byte) (p >> 16);
-                    rgb[at + 1] = (byte) (p >> 8);
-                    rgb[at + 2] = (byte) p;
-                }
-            }
-            return new RgbImage(img.getWidth(), img.getHeight(), rgb);
-        }
+        return TestImages.png(resource);
     }
 
     private static IdeogramCharacter.Request request(RgbImage mask, List<RgbImage> styleImages,
