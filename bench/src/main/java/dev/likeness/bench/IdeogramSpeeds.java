@@ -1,30 +1,38 @@
-package dev.likeness.pipeline.ideogram;
+package dev.likeness.bench;
 
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.TinyModel;
+import dev.likeness.pipeline.ideogram.ColorPalette;
+import dev.likeness.pipeline.ideogram.IdeogramCharacter;
+import dev.likeness.pipeline.ideogram.RenderingSpeed;
+import dev.likeness.pipeline.ideogram.Style;
+import dev.likeness.pipeline.ideogram.StyleCode;
+import dev.likeness.pipeline.image.ImageDecoder;
 import dev.likeness.pipeline.image.RgbImage;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Time per image of each rendering speed on the tiny model at {@code square_hd} (and the cost of a palette and a
- * style code), for pipeline/README.md. A measurement, not a check: run with {@code -Dlikeness.measure=true}.
+ * Time per image of each {@code rendering_speed} of {@code fal-ai/ideogram/character} on the built-in tiny model at
+ * {@code square_hd} (and the cost of a palette and a style code), for pipeline/README.md. Run from the repository
+ * root: {@code java ... -cp bench/target/classes:... dev.likeness.bench.IdeogramSpeeds [size]} (bench/run.sh builds the
+ * class path the same way).
  */
-@EnabledIfSystemProperty(named = "likeness.measure", matches = "true")
-class IdeogramTimingTest {
-    @Test
-    void timePerSpeed() throws Exception {
+public final class IdeogramSpeeds {
+    private IdeogramSpeeds() {
+    }
+
+    public static void main(String[] args) throws Exception {
         CpuBackend backend = new CpuBackend();
-        try (InstantCharacterPipeline p = TinyModel.materialize(Path.of("target", "tiny-model-test").toAbsolutePath())
-                .load(backend)) {
+        try (InstantCharacterPipeline p = TinyModel.materialize().load(backend)) {
             IdeogramCharacter ic = new IdeogramCharacter(p, backend);
-            RgbImage subject = IdeogramCharacterTest.png("/golden/instantcharacter/subject.png");
-            int size = Integer.getInteger("likeness.measure.size", 1024);
+            RgbImage subject = new ImageDecoder().decode(Files.readAllBytes(Path.of("examples", "character.png")),
+                    "subject");
+            int size = args.length > 0 ? Integer.parseInt(args[0]) : 1024;
             // warm-up
             run(ic, subject, RenderingSpeed.TURBO, null, List.of(), 256);
             for (RenderingSpeed speed : RenderingSpeed.values()) {
