@@ -16,7 +16,7 @@ import java.util.List;
  * logs and results, API keys, stored files and upload tokens. One connection, used under this object's lock;
  * WAL journal with {@code synchronous=FULL}, so a request is on disk before its submit is acknowledged.
  */
-public final class Database implements AutoCloseable {
+public final class Database implements Store {
 
     /** One row of {@code requests}. Times are epoch milliseconds (null when not reached). */
     public record RequestRow(long seq, String id, String endpoint, String keyId, String input, String status,
@@ -176,19 +176,9 @@ public final class Database implements AutoCloseable {
         }
     }
 
-    /**
-     * Takes the next queued request (lowest priority value first, then submit order), marks it
-     * {@code IN_PROGRESS} and returns it; null when the queue is empty.
-     */
-    public synchronized RequestRow claimNext(long now) {
-        return claimNext(now, 0);
-    }
-
-    /**
-     * {@link #claimNext(long)} skipping requests whose key already has {@code perKeyLimit} requests running
-     * (0 = no limit); they stay queued, in place, until one of that key's runs ends.
-     */
-    public synchronized RequestRow claimNext(long now, int perKeyLimit) {
+    /** {@inheritDoc} The embedded store has one process: {@code worker} and {@code leaseUntil} are not kept. */
+    @Override
+    public synchronized RequestRow claimNext(long now, int perKeyLimit, String worker, long leaseUntil) {
         try (PreparedStatement p = conn.prepareStatement("""
                 UPDATE requests SET status = 'IN_PROGRESS', started_at = ?, attempts = attempts + 1
                 WHERE seq = (SELECT seq FROM requests q WHERE status = 'IN_QUEUE'
@@ -204,6 +194,23 @@ public final class Database implements AutoCloseable {
         } catch (SQLException e) {
             throw fail("claim next request", e);
         }
+    }
+
+    /** {@inheritDoc} One process: requests are held until they end, so none is ever lost. */
+    @Override
+    public synchronized Heartbeat heartbeat(String worker, java.util.Collection<String> ids, long leaseUntil) {
+        return new Heartbeat(java.util.Set.of(), java.util.Set.of());
+    }
+
+    /** {@inheritDoc} One process: a restart, not a lease, recovers what was running (none expire). */
+    @Override
+    public List<RequestRow> expiredLeases(long now) {
+        return List.of();
+    }
+
+    @Override
+    public boolean requeueExpired(String id, long now) {
+        return false;
     }
 
     /** Number of queued requests that will run before this one. */

@@ -47,7 +47,7 @@ final class FalHandler extends Handler.Abstract {
     private final RequestQueue queue;
     private final Keys keys;
     private final FileStore files;
-    private final Database db;
+    private final Store db;
     private final ServerConfig config;
     private final Webhooks webhooks;
     private volatile boolean closing;
@@ -55,7 +55,7 @@ final class FalHandler extends Handler.Abstract {
     private final Ledger ledger;
     private final Metrics metrics;
 
-    FalHandler(RequestQueue queue, Keys keys, FileStore files, Database db, ServerConfig config, Webhooks webhooks,
+    FalHandler(RequestQueue queue, Keys keys, FileStore files, Store db, ServerConfig config, Webhooks webhooks,
                Ledger ledger, Metrics metrics) {
         this.webhooks = webhooks;
         this.ledger = ledger;

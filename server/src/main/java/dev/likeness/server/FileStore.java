@@ -3,18 +3,16 @@ package dev.likeness.server;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.Base64;
 import java.util.Locale;
 import java.util.Map;
 
 /**
- * Files on local disk ({@code <data dir>/files/<id>}), their metadata in the {@link Database}, served at
+ * Files: bytes in an {@link ObjectStore} (local disk, {@code <data dir>/files/<id>}, or an S3 bucket), metadata in
+ * the {@link Store}, served at
  * {@code <base>/files/<id>/<name>}. Ids are 128 random bits, so a file URL is a capability, like fal's CDN URLs
  * (public to whoever has the URL).
  */
@@ -23,18 +21,18 @@ public final class FileStore {
             "image/png", "png", "image/jpeg", "jpg", "image/webp", "webp", "image/gif", "gif",
             "application/json", "json", "text/plain", "txt");
 
-    private final Database db;
-    private final Path dir;
+    private final Store db;
+    private final ObjectStore objects;
 
-    /** @param dataDir the server's data directory */
-    public FileStore(Database db, Path dataDir) {
+    /** Files on local disk in {@code <dataDir>/files}. */
+    public FileStore(Store db, Path dataDir) {
+        this(db, new LocalObjectStore(dataDir.resolve("files")));
+    }
+
+    /** Files whose bytes are in an {@link ObjectStore}. */
+    public FileStore(Store db, ObjectStore objects) {
         this.db = db;
-        this.dir = dataDir.resolve("files");
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot create the file store " + dir, e);
-        }
+        this.objects = objects;
     }
 
     /** A new file id. */
@@ -72,15 +70,9 @@ public final class FileStore {
         return "data:" + contentType + ";base64," + Base64.getEncoder().encodeToString(data);
     }
 
-    /** Writes the bytes of file {@code id} (atomically: a temporary file moved into place). */
+    /** Writes the bytes of file {@code id} (readers never see a partial file). */
     public void write(String id, byte[] data) {
-        try {
-            Path tmp = Files.createTempFile(dir, id, ".part");
-            Files.write(tmp, data);
-            Files.move(tmp, path(id), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write file " + id + " in " + dir, e);
-        }
+        objects.put(id, data);
     }
 
     /**
@@ -88,45 +80,24 @@ public final class FileStore {
      * limit was passed (nothing is kept then).
      */
     public long write(String id, InputStream in, long limit) throws IOException {
-        Path tmp = Files.createTempFile(dir, id, ".part");
-        try {
-            long n = 0;
-            try (var out = Files.newOutputStream(tmp)) {
-                byte[] buf = new byte[65536];
-                int r;
-                while ((r = in.read(buf)) > 0) {
-                    n += r;
-                    if (n > limit) return -1;
-                    out.write(buf, 0, r);
-                }
-            }
-            Files.move(tmp, path(id), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-            return n;
-        } finally {
-            Files.deleteIfExists(tmp);
-        }
+        return objects.put(id, in, limit);
     }
 
-    /** The on-disk path of a file id (ids are hex only, checked). */
-    public Path path(String id) {
-        if (!id.matches("[0-9a-f]{32}")) throw new IllegalArgumentException("not a file id: '" + id + "'");
-        return dir.resolve(id);
+    /** Deletes the bytes of a file (retention). */
+    public void delete(String id) {
+        objects.delete(id);
     }
 
     /** Metadata of a complete file, or null when unknown or not uploaded yet. */
     public Database.FileRow find(String id) {
         if (!id.matches("[0-9a-f]{32}")) return null;
         Database.FileRow f = db.file(id);
-        return f != null && f.complete() && Files.exists(path(id)) ? f : null;
+        return f != null && f.complete() && objects.exists(id) ? f : null;
     }
 
     /** The bytes of a complete file. */
     public byte[] read(String id) {
-        try {
-            return Files.readAllBytes(path(id));
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot read file " + id, e);
-        }
+        return objects.get(id);
     }
 
     /**

@@ -21,11 +21,11 @@ public final class Keys {
         }
     }
 
-    private final Database db;
+    private final Store db;
     private final Boolean openAccess;
 
     /** @param openAccess true/false to force open or closed mode; null: open while no key exists */
-    public Keys(Database db, Boolean openAccess) {
+    public Keys(Store db, Boolean openAccess) {
         this.db = db;
         this.openAccess = openAccess;
     }

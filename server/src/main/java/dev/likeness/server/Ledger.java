@@ -17,10 +17,10 @@ import java.util.logging.Logger;
  */
 public final class Ledger {
     private static final Logger LOG = Logger.getLogger(Ledger.class.getName());
-    private final Database db;
+    private final Store db;
     private final Map<String, Endpoint> endpoints;
 
-    public Ledger(Database db, Map<String, Endpoint> endpoints) {
+    public Ledger(Store db, Map<String, Endpoint> endpoints) {
         this.db = db;
         this.endpoints = Map.copyOf(endpoints);
     }

@@ -21,7 +21,8 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 public final class LikenessServer implements AutoCloseable {
     private static final java.util.logging.Logger LOG = java.util.logging.Logger.getLogger(LikenessServer.class.getName());
     private final ServerConfig config;
-    private final Database db;
+    private final Store db;
+    private final ObjectStore objects;
     private final FileStore files;
     private final Keys keys;
     private final RequestQueue queue;
@@ -49,8 +50,18 @@ public final class LikenessServer implements AutoCloseable {
         } catch (java.io.IOException | java.security.GeneralSecurityException e) {
             throw new IllegalStateException("TLS: " + e.getMessage(), e);
         }
-        this.db = new Database(config.dataDir());
-        this.files = new FileStore(db, config.dataDir());
+        this.db = config.databaseUrl() == null ? new Database(config.dataDir())
+                : new PostgresDatabase(config.databaseUrl(), 2 * config.webhookTimeout().toMillis() + 10_000);
+        ObjectStore objects;
+        try {
+            objects = config.storageUrl() == null ? new LocalObjectStore(config.dataDir().resolve("files"))
+                    : new S3ObjectStore(config.storageUrl());
+        } catch (RuntimeException e) {
+            db.close();
+            throw e;
+        }
+        this.objects = objects;
+        this.files = new FileStore(db, objects);
         this.keys = new Keys(db, config.openAccess());
         this.queue = new RequestQueue(db, files, new InputFetcher(files, config), config, byId);
         this.webhooks = new Webhooks(db, WebhookKey.loadOrCreate(config.dataDir()), config);
@@ -104,18 +115,26 @@ public final class LikenessServer implements AutoCloseable {
         jetty.setHandler(handler);
     }
 
-    /** Recovers the queue, starts the workers, then listens. */
+    /**
+     * Recovers the queue, starts the workers, then listens. By {@link ServerConfig#role()}: an API process runs no
+     * workers; a worker process neither listens nor sends webhooks (an API process sends those it queues).
+     */
     public LikenessServer start() throws Exception {
         queue.start();
         ledger.recover();
-        webhooks.start();
+        if (config.role() != ServerConfig.Role.WORKER) webhooks.start();
         long every = Math.max(1, config.sweepInterval().toMillis());
         sweeper.scheduleWithFixedDelay(this::sweepQuietly, 0, every, java.util.concurrent.TimeUnit.MILLISECONDS);
-        jetty.start();
+        if (config.role() != ServerConfig.Role.WORKER) jetty.start();
         return this;
     }
 
-    /** The port of the main listener (the bound one when configured as 0). */
+    /** The request queue (its {@link RequestQueue#workerId()}). */
+    public RequestQueue queue() {
+        return queue;
+    }
+
+    /** The port of the main listener (the bound one when configured as 0; -1 for a worker, which does not listen). */
     public int port() {
         return main.getLocalPort();
     }
@@ -151,8 +170,8 @@ public final class LikenessServer implements AutoCloseable {
         Database.Swept s = db.sweep(now - config.retention().toMillis(), now);
         for (String id : s.fileIds()) {
             try {
-                java.nio.file.Files.deleteIfExists(files.path(id));
-            } catch (java.io.IOException | RuntimeException e) {
+                files.delete(id);
+            } catch (RuntimeException e) {
                 LOG.warning("retention: cannot delete file " + id + ": " + e.getMessage());
             }
         }
@@ -176,7 +195,7 @@ public final class LikenessServer implements AutoCloseable {
     }
 
     /** The database (tests, the command line). */
-    public Database database() {
+    public Store database() {
         return db;
     }
 
@@ -193,6 +212,7 @@ public final class LikenessServer implements AutoCloseable {
         queue.close();
         webhooks.close();
         jetty.stop();
+        objects.close();
         db.close();
     }
 }

@@ -15,14 +15,14 @@ public final class Metrics {
     /** Histogram bucket bounds in seconds (a CPU request takes seconds to many minutes). */
     static final double[] BUCKETS = {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600};
 
-    private final Database db;
+    private final Store db;
     private final Map<String, AtomicLong> completed = new TreeMap<>();
     private final Map<String, AtomicLong> errors = new TreeMap<>();
     private final Map<String, Histogram> total = new TreeMap<>();
     private final Map<String, Histogram> wait = new TreeMap<>();
     private final Map<String, Histogram> run = new TreeMap<>();
 
-    public Metrics(Database db) {
+    public Metrics(Store db) {
         this.db = db;
     }
 

@@ -23,6 +23,13 @@ import java.util.logging.Logger;
  * synchronous requests whose caller is gone are failed as {@code client_disconnected}.
  *
  * <p>Changes (status, logs) bump a version counter that status streams and synchronous callers wait on.
+ *
+ * <p>With a shared {@link Store} (many API and worker processes on one PostgreSQL database) nothing is recovered at
+ * start, since other processes may be running those requests: each claim carries a lease of {@link ServerConfig#lease()}
+ * that a heartbeat renews every third of it, and every process puts back in the queue the requests whose lease ran
+ * out (their worker died), failing them after {@link ServerConfig#maxRestartAttempts()} attempts. A worker that finds
+ * it lost a lease (it was too slow to renew it) stops that run and writes nothing. Cancellation asked through another
+ * process reaches the worker with its next heartbeat; changes made by other processes are seen by polling.
  */
 public final class RequestQueue implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(RequestQueue.class.getName());
@@ -32,13 +39,16 @@ public final class RequestQueue implements AutoCloseable {
     /** Outcome of a cancel request, as fal's cancel route names it. */
     public enum CancelResult { CANCELLATION_REQUESTED, ALREADY_COMPLETED, NOT_FOUND }
 
-    private final Database db;
+    private final Store db;
     private final FileStore files;
     private final InputFetcher fetcher;
     private final ServerConfig config;
     private final Map<String, Endpoint> endpoints;
     private final Set<String> cancelled = ConcurrentHashMap.newKeySet();
     private final Set<String> running = ConcurrentHashMap.newKeySet();
+    private final Set<String> lost = ConcurrentHashMap.newKeySet();
+    private final String workerId;
+    private java.util.concurrent.ScheduledExecutorService leases;
     private final Object changes = new Object();
     private final Object work = new Object();
     private final List<Thread> workers = new ArrayList<>();
@@ -47,13 +57,28 @@ public final class RequestQueue implements AutoCloseable {
     private long version;
     private volatile boolean stopping;
 
-    public RequestQueue(Database db, FileStore files, InputFetcher fetcher, ServerConfig config,
+    public RequestQueue(Store db, FileStore files, InputFetcher fetcher, ServerConfig config,
                         Map<String, Endpoint> endpoints) {
         this.db = db;
         this.files = files;
         this.fetcher = fetcher;
         this.config = config;
         this.endpoints = Map.copyOf(endpoints);
+        this.workerId = config.workerId() != null ? config.workerId()
+                : hostName() + "/" + ProcessHandle.current().pid() + "/" + Ids.token(4);
+    }
+
+    private static String hostName() {
+        try {
+            return java.net.InetAddress.getLocalHost().getHostName();
+        } catch (java.io.IOException e) {
+            return "localhost";
+        }
+    }
+
+    /** This process's worker id (kept with the requests it runs, in a shared store). */
+    public String workerId() {
+        return workerId;
     }
 
     /** The endpoint with this id, or null. */
@@ -71,11 +96,56 @@ public final class RequestQueue implements AutoCloseable {
 
     /** Recovers requests left by a previous run of the server, then starts the workers. */
     public void start() {
-        recover();
-        for (int i = 0; i < config.workers(); i++) {
+        if (db.shared()) {
+            leases = java.util.concurrent.Executors.newSingleThreadScheduledExecutor(
+                    Thread.ofPlatform().name("likeness-leases").daemon(true).factory());
+            long every = Math.max(50, config.lease().toMillis() / 3);
+            leases.scheduleWithFixedDelay(this::leaseTick, 0, every, java.util.concurrent.TimeUnit.MILLISECONDS);
+            // other processes change the store: wake status streams and synchronous callers to look again
+            leases.scheduleWithFixedDelay(this::changed, 250, 250, java.util.concurrent.TimeUnit.MILLISECONDS);
+        } else {
+            recover();
+        }
+        int threads = config.role() == ServerConfig.Role.API ? 0 : config.workers();
+        for (int i = 0; i < threads; i++) {
             Thread t = Thread.ofPlatform().name("likeness-worker-" + i).daemon(true).unstarted(this::workLoop);
             workers.add(t);
             t.start();
+        }
+    }
+
+    /** Shared store: renews this worker's leases, then puts back the requests of workers whose lease ran out. */
+    private void leaseTick() {
+        try {
+            long now = System.currentTimeMillis();
+            if (!running.isEmpty()) {
+                Store.Heartbeat hb = db.heartbeat(workerId, List.copyOf(running), now + config.lease().toMillis());
+                for (String id : hb.lost()) {
+                    if (running.contains(id) && lost.add(id)) {
+                        LOG.warning("request " + id + ": lease lost (taken back or completed elsewhere); stopping it");
+                    }
+                }
+                cancelled.addAll(hb.cancelRequested());
+                cancelled.addAll(hb.lost());
+            }
+            for (Database.RequestRow r : db.expiredLeases(now)) {
+                if (r.cancelRequested()) {
+                    if (db.requeueExpired(r.id(), now)) completeWith(r.id(), EndpointException.cancelled(), now);
+                } else if (r.attempts() >= config.maxRestartAttempts()) {
+                    if (db.requeueExpired(r.id(), now)) {
+                        log(r.id(), "ERROR", "The worker running this request stopped, " + r.attempts() + " times; giving up.");
+                        fail(r.id(), 503, "runner_disconnected", "The worker running this request stopped " + r.attempts()
+                                + " times; it was not run again.", now);
+                    }
+                } else if (db.requeueExpired(r.id(), now)) {
+                    log(r.id(), "WARN", "The worker running this request stopped answering (its lease ran out); it was queued again.");
+                    synchronized (work) {
+                        work.notifyAll();
+                    }
+                }
+            }
+        } catch (RuntimeException e) {
+            if (!stopping) LOG.log(Level.WARNING, "lease heartbeat failed (retrying)", e);
         }
     }
 
@@ -207,7 +277,8 @@ public final class RequestQueue implements AutoCloseable {
         while (!stopping) {
             Database.RequestRow r;
             try {
-                r = db.claimNext(System.currentTimeMillis(), config.maxConcurrentPerKey());
+                long now = System.currentTimeMillis();
+                r = db.claimNext(now, config.maxConcurrentPerKey(), workerId, now + config.lease().toMillis());
             } catch (RuntimeException e) {
                 if (stopping) return;
                 LOG.log(Level.SEVERE, "cannot take the next request", e);
@@ -240,6 +311,7 @@ public final class RequestQueue implements AutoCloseable {
     private void execute(Database.RequestRow r) {
         running.add(r.id());
         try {
+            if (db.shared()) log(r.id(), "INFO", "Running on worker " + workerId + " (attempt " + r.attempts() + ").");
             Endpoint ep = endpoints.get(r.endpoint());
             if (ep == null) {
                 fail(r.id(), 404, "bad_request", "Endpoint '" + r.endpoint() + "' is not served here.",
@@ -262,8 +334,10 @@ public final class RequestQueue implements AutoCloseable {
             }
             Context ctx = new Context(r);
             JsonNode out = ep.run(valid, ctx);
+            if (lost.contains(r.id())) return;   // another worker has it now: its result wins
             if (db.complete(r.id(), 200, Json.write(out), null, null, System.currentTimeMillis())) completed(r.id());
         } catch (EndpointException e) {
+            if (lost.contains(r.id())) return;
             if (stopping && "client_cancelled".equals(e.errorType()) && !cancelled.contains(r.id())) {
                 requeueOnStop(r);
                 return;
@@ -271,6 +345,7 @@ public final class RequestQueue implements AutoCloseable {
             if (e.status() >= 500) log(r.id(), "ERROR", e.getMessage());
             completeWith(r.id(), e, System.currentTimeMillis());
         } catch (Throwable t) {
+            if (lost.contains(r.id())) return;
             if (stopping) {
                 requeueOnStop(r);
                 return;
@@ -281,6 +356,7 @@ public final class RequestQueue implements AutoCloseable {
         } finally {
             running.remove(r.id());
             cancelled.remove(r.id());
+            lost.remove(r.id());
         }
     }
 
@@ -333,6 +409,7 @@ public final class RequestQueue implements AutoCloseable {
         for (Thread t : workers) {
             if (t.isAlive()) t.interrupt();
         }
+        if (leases != null) leases.shutdownNow();
         for (String id : running) db.requeue(id);
         changed();
     }

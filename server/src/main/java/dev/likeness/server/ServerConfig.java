@@ -33,6 +33,18 @@ public final class ServerConfig {
     private int webhookAttempts = 10;
     private Duration webhookFirstRetry = Duration.ofSeconds(15);
     private Duration webhookTimeout = Duration.ofSeconds(15);
+    private Role role = Role.ALL;
+    private String databaseUrl;
+    private String storageUrl;
+    private Duration lease = Duration.ofSeconds(30);
+    private String workerId;
+
+    /**
+     * What a process does: {@code API} serves HTTP and runs no requests, {@code WORKER} runs queued requests and serves
+     * no HTTP, {@code ALL} (the default) both. API and worker processes share one {@link #databaseUrl} and one
+     * {@link #storageUrl}.
+     */
+    public enum Role { API, WORKER, ALL }
 
     /** A configuration with defaults, keeping its state in {@code dataDir}. */
     public ServerConfig(Path dataDir) {
@@ -99,6 +111,25 @@ public final class ServerConfig {
     /** Time limit of one webhook POST (default 15 s). */
     public ServerConfig webhookTimeout(Duration v) { webhookTimeout = v; return this; }
 
+    /** What this process does (default {@link Role#ALL}). */
+    public ServerConfig role(Role v) { role = v; return this; }
+    /** The shared database, {@code postgresql://user:password@host:5432/db} (null, the default: the embedded SQLite
+     *  file in the data directory, one process only). */
+    public ServerConfig databaseUrl(String v) { databaseUrl = v; return this; }
+    /** The shared file storage, {@code s3://bucket?endpoint=…} (see {@link S3ObjectStore}; null, the default: the
+     *  data directory). */
+    public ServerConfig storageUrl(String v) { storageUrl = v; return this; }
+    /** How long a worker holds a request without a heartbeat before others may take it back (default 30 s; the
+     *  heartbeat runs every third of it). Only used with a shared {@link #databaseUrl}. */
+    public ServerConfig lease(Duration v) { lease = v; return this; }
+    /** This worker's name in the database (default {@code host/pid/random}). */
+    public ServerConfig workerId(String v) { workerId = v; return this; }
+
+    public Role role() { return role; }
+    public String databaseUrl() { return databaseUrl; }
+    public String storageUrl() { return storageUrl; }
+    public Duration lease() { return lease; }
+    public String workerId() { return workerId; }
     public String host() { return host; }
     public int port() { return port; }
     public int queuePort() { return queuePort; }

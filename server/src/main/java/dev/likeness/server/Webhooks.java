@@ -37,7 +37,7 @@ public final class Webhooks implements AutoCloseable {
     /** The user id header value of requests made without a key (open mode). */
     public static final String ANONYMOUS = "anonymous";
 
-    private final Database db;
+    private final Store db;
     private final WebhookKey key;
     private final ServerConfig config;
     private final HttpClient http;
@@ -45,7 +45,7 @@ public final class Webhooks implements AutoCloseable {
     private volatile boolean stopping;
     private Thread thread;
 
-    public Webhooks(Database db, WebhookKey key, ServerConfig config) {
+    public Webhooks(Store db, WebhookKey key, ServerConfig config) {
         this.db = db;
         this.key = key;
         this.config = config;
