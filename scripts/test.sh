@@ -3,5 +3,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/env.sh
+# The scale-out tests (server: ScaleOutTest, PostgresDatabaseTest) start a private PostgreSQL cluster on loopback from
+# Debian's server package; s3proxy, the S3-compatible server they also need, comes from Maven Central with the build.
+if [ -z "${LIKENESS_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  echo "likeness: installing Debian's postgresql package for the scale-out tests..." >&2
+  likeness_apt_install postgresql || echo "likeness: could not install postgresql: the scale-out tests will be skipped" >&2
+fi
 echo "likeness: testing with $(java -version 2>&1 | head -n 1) and $(mvn -v 2>/dev/null | head -n 1 | sed 's/\x1b\[[0-9;]*m//g')"
 exec mvn -B -ntp verify "$@"

@@ -89,6 +89,26 @@ final class ServeCommand implements Callable<Integer> {
             description = "Queued requests per key before submits get 429 (0: no limit).")
     int maxQueuedPerKey;
 
+    @Option(names = "--role", paramLabel = "ROLE", defaultValue = "all",
+            description = "api: serve HTTP, run no requests; worker: run queued requests, no HTTP; all: both. "
+                    + "api and worker processes share --db and --storage (server/README.md, Scale-out). Default: ${DEFAULT-VALUE}.")
+    String role;
+
+    @Option(names = "--db", paramLabel = "URL",
+            description = "Shared database, postgresql://user:password@host:5432/likeness (default: $LIKENESS_DB, "
+                    + "else the embedded SQLite file in the data directory, one process only).")
+    String db;
+
+    @Option(names = "--storage", paramLabel = "URL",
+            description = "Shared file storage, s3://[key:secret@]bucket[/prefix]?endpoint=https://host&region=... "
+                    + "(default: $LIKENESS_STORAGE, else the data directory).")
+    String storage;
+
+    @Option(names = "--lease", paramLabel = "DURATION", defaultValue = "PT30S",
+            description = "With --db: how long a dead worker's request stays claimed before another worker takes it "
+                    + "back (heartbeat every third of it). Default: ${DEFAULT-VALUE}.")
+    Duration lease;
+
     @Override
     public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
@@ -136,6 +156,17 @@ final class ServeCommand implements Callable<Integer> {
         }, "likeness-shutdown");
         Runtime.getRuntime().addShutdownHook(hook);
 
+        if (config.databaseUrl() != null || config.storageUrl() != null) {
+            err.println("likeness: role " + config.role().name().toLowerCase(Locale.ROOT) + ", worker id "
+                    + server.queue().workerId() + ", database " + (config.databaseUrl() != null ? "PostgreSQL" : "embedded")
+                    + ", files " + (config.storageUrl() != null ? "S3" : "in " + data.resolve("files")));
+        }
+        if (config.role() == ServerConfig.Role.WORKER) {
+            err.println("likeness: worker running queued requests (no HTTP listener)");
+            err.flush();
+            stopped.await();
+            return 0;
+        }
         String base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
         err.println("likeness: serving fal-ai/instant-character at " + base + " (data in " + data.toAbsolutePath() + ")");
         err.println("likeness: serving fal-ai/ideogram/character at " + base);
@@ -164,7 +195,30 @@ final class ServeCommand implements Callable<Integer> {
                 .publicUrl(publicUrl).retention(retention).maxConcurrentPerKey(maxConcurrentPerKey)
                 .maxQueuedPerKey(maxQueuedPerKey);
         if (open) c.openAccess(true);
-        return c;
+        ServerConfig.Role r;
+        try {
+            r = ServerConfig.Role.valueOf(role.toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new Likeness.UsageError("--role must be api, worker or all, got '" + role + "'");
+        }
+        String dbUrl = db != null ? db : blankToNull(System.getenv("LIKENESS_DB"));
+        String storageUrl = storage != null ? storage : blankToNull(System.getenv("LIKENESS_STORAGE"));
+        if (r != ServerConfig.Role.ALL && dbUrl == null) {
+            throw new Likeness.UsageError("--role " + role + " needs a shared --db postgresql://... (the embedded "
+                    + "database serves one process)");
+        }
+        if (dbUrl != null && !dbUrl.matches("(?i)(postgres|postgresql|jdbc:postgresql):.*")) {
+            throw new Likeness.UsageError("--db must be a postgresql:// URL, got '" + dbUrl.replaceAll(":[^:@/]*@", ":***@") + "'");
+        }
+        if (storageUrl != null && !storageUrl.startsWith("s3://")) {
+            throw new Likeness.UsageError("--storage must be an s3:// URL, got '" + storageUrl.replaceAll(":[^:@/]*@", ":***@") + "'");
+        }
+        if (lease.isNegative() || lease.toMillis() < 300) throw new Likeness.UsageError("--lease must be at least PT0.3S");
+        return c.role(r).databaseUrl(dbUrl).storageUrl(storageUrl).lease(lease);
+    }
+
+    private static String blankToNull(String s) {
+        return s == null || s.isBlank() ? null : s;
     }
 
     /** {@code $LIKENESS_DATA}, else {@code ~/.local/share/likeness/server}. */

@@ -162,6 +162,18 @@ class ServeCommandTest {
         Run r = run("serve", "--workers", "0");
         assertEquals(2, r.exit());
         assertTrue(r.err().contains("--workers must be between 1 and 64"), r.err());
+        r = run("serve", "--role", "gpu");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--role must be api, worker or all, got 'gpu'"), r.err());
+        r = run("serve", "--role", "worker");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--role worker needs a shared --db postgresql://"), r.err());
+        r = run("serve", "--db", "mysql://u:secret@h/db");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--db must be a postgresql:// URL, got 'mysql://u:***@h/db'"), r.err());
+        r = run("serve", "--storage", "gs://bucket");
+        assertEquals(2, r.exit());
+        assertTrue(r.err().contains("--storage must be an s3:// URL"), r.err());
     }
 
     private HttpResponse<String> post(String url, String body, String key) throws Exception {
