@@ -230,4 +230,52 @@ class ScaleOutTest {
             assertArrayEquals(data, got.body());
         }
     }
+
+    /**
+     * The real pipeline (the built-in tiny model, 32x32, 1 step) across the tiers: the reference image is uploaded
+     * through the API into S3, a worker reads it from S3, generates, and writes its output to S3; the API serves it.
+     */
+    @Test
+    void tinyModelRequestThroughApiAndWorkerWithFilesInS3() throws Exception {
+        String db = pg.newDatabase();
+        String storage = s3.url("tiny");
+        dev.likeness.engine.cpu.CpuBackend backend = new dev.likeness.engine.cpu.CpuBackend();
+        try (dev.likeness.pipeline.InstantCharacterPipeline pipeline = dev.likeness.pipeline.TinyModel.materialize().load(backend)) {
+            var endpoint = new dev.likeness.server.endpoints.InstantCharacterEndpoint(pipeline, backend,
+                    dev.likeness.pipeline.safety.NsfwjsSafetyChecker.load(backend));
+            LikenessServer worker = new LikenessServer(new ServerConfig(tmp.resolve("worker")).role(ServerConfig.Role.WORKER)
+                    .databaseUrl(db).storageUrl(storage).lease(Duration.ofMillis(LEASE_MS)), List.of(endpoint)).start();
+            try (Harness h = api(db, storage, "api"); PostgresDatabase store = new PostgresDatabase(db, 60_000)) {
+                assertEquals(-1, worker.port(), "a worker does not listen");
+                JsonNode init = Harness.json(h.post("/storage/upload/initiate",
+                        "{\"content_type\":\"image/png\",\"file_name\":\"ref.png\"}"));
+                HttpResponse<String> put = h.http.send(HttpRequest.newBuilder(URI.create(init.get("upload_url").asText()))
+                        .PUT(HttpRequest.BodyPublishers.ofByteArray(FakeCharacterEndpoint.png(40, 56, 0x884422)))
+                        .header("Content-Type", "image/png").build(), HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, put.statusCode(), put.body());
+                ObjectNode in = Json.object();
+                in.put("prompt", "a knight");
+                in.put("image_url", init.get("file_url").asText());
+                in.putObject("image_size").put("width", 32).put("height", 32);
+                in.put("num_inference_steps", 1);
+                in.put("enable_safety_checker", false);
+                in.put("seed", 7);
+                JsonNode sub = Harness.json(h.post(APP, in.toString()));
+                JsonNode status = awaitCompleted(h, sub.get("status_url").asText(), 120_000);
+                assertTrue(!status.has("error"), status.toString());
+                Database.RequestRow row = store.request(sub.get("request_id").asText());
+                assertEquals(200, row.resultStatus(), row.resultBody());
+                assertEquals(worker.queue().workerId(), store.workerOf(row.id()));
+                JsonNode img = Harness.json(h.get(path(sub.get("response_url").asText()))).path("images").get(0);
+                assertEquals(32, img.path("width").asInt());
+                HttpResponse<byte[]> file = h.getBytes(img.path("url").asText());
+                assertEquals(200, file.statusCode());
+                java.awt.image.BufferedImage decoded = javax.imageio.ImageIO.read(new java.io.ByteArrayInputStream(file.body()));
+                assertEquals(32, decoded.getWidth());
+                assertEquals(32, decoded.getHeight());
+            } finally {
+                worker.close();
+            }
+        }
+    }
 }
