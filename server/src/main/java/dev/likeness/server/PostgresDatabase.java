@@ -168,7 +168,7 @@ public final class PostgresDatabase implements Store {
         PreparedStatement p = c.prepareStatement(sql);
         for (int i = 0; i < args.length; i++) {
             Object a = args[i];
-            if (a == null) p.setNull(i + 1, Types.VARCHAR);
+            if (a == null) p.setNull(i + 1, Types.NULL);   // untyped: the server infers the column's type
             else if (a instanceof String s) p.setString(i + 1, s);
             else if (a instanceof Long l) p.setLong(i + 1, l);
             else if (a instanceof Integer n) p.setInt(i + 1, n);

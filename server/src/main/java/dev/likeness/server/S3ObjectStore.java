@@ -101,8 +101,9 @@ public final class S3ObjectStore implements ObjectStore {
 
     @Override
     public void put(String id, byte[] data) {
+        String key = key(id);
         try {
-            s3.putObject(r -> r.bucket(bucket).key(key(id)), RequestBody.fromBytes(data));
+            s3.putObject(r -> r.bucket(bucket).key(key), RequestBody.fromBytes(data));
         } catch (RuntimeException e) {
             throw new IllegalStateException("cannot write file " + id + " to " + description + ": " + e.getMessage(), e);
         }
@@ -119,8 +120,9 @@ public final class S3ObjectStore implements ObjectStore {
 
     @Override
     public byte[] get(String id) {
+        String key = key(id);
         try {
-            ResponseBytes<GetObjectResponse> r = s3.getObjectAsBytes(g -> g.bucket(bucket).key(key(id)));
+            ResponseBytes<GetObjectResponse> r = s3.getObjectAsBytes(g -> g.bucket(bucket).key(key));
             return r.asByteArray();
         } catch (RuntimeException e) {
             throw new IllegalStateException("cannot read file " + id + " from " + description + ": " + e.getMessage(), e);
@@ -129,8 +131,9 @@ public final class S3ObjectStore implements ObjectStore {
 
     @Override
     public boolean exists(String id) {
+        String key = key(id);
         try {
-            s3.headObject(h -> h.bucket(bucket).key(key(id)));
+            s3.headObject(h -> h.bucket(bucket).key(key));
             return true;
         } catch (NoSuchKeyException e) {
             return false;
@@ -142,8 +145,9 @@ public final class S3ObjectStore implements ObjectStore {
 
     @Override
     public void delete(String id) {
+        String key = key(id);
         try {
-            s3.deleteObject(d -> d.bucket(bucket).key(key(id)));
+            s3.deleteObject(d -> d.bucket(bucket).key(key));
         } catch (RuntimeException e) {
             throw new IllegalStateException("cannot delete file " + id + " from " + description + ": " + e.getMessage(), e);
         }
