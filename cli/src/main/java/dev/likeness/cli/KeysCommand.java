@@ -2,6 +2,8 @@ package dev.likeness.cli;
 
 import dev.likeness.server.Database;
 import dev.likeness.server.Keys;
+import dev.likeness.server.PostgresDatabase;
+import dev.likeness.server.Store;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -15,7 +17,7 @@ import java.util.concurrent.Callable;
 
 /**
  * {@code likeness keys create | list | revoke ID}: the server's API keys, kept (hashed) in the data directory's
- * database. Works while the server runs: a new key takes effect at once (and from then on keys are required unless
+ * database, or with {@code --db} in a scale-out deployment's shared PostgreSQL database. Works while the server runs: a new key takes effect at once (and from then on keys are required unless
  * the server runs with {@code --open}).
  */
 @Command(name = "keys", mixinStandardHelpOptions = true,
@@ -39,10 +41,20 @@ final class KeysCommand implements Runnable {
                 description = "The server's data directory. Default: $LIKENESS_DATA, else ~/.local/share/likeness/server.")
         Path dataDir;
 
+        @Option(names = "--db", paramLabel = "URL",
+                description = "The shared database of a scale-out deployment (postgresql://...), as given to "
+                        + "'likeness serve --db'. Default: $LIKENESS_DB, else the data directory's database.")
+        String db;
+
         @Override
         public Integer call() {
             Path dir = dataDir != null ? dataDir : ServeCommand.defaultDataDir();
-            try (Database db = new Database(dir)) {
+            String url = db != null ? db : System.getenv("LIKENESS_DB");
+            if (url != null && url.isBlank()) url = null;
+            if (url != null && !url.matches("(?i)(postgres|postgresql|jdbc:postgresql):.*")) {
+                throw new Likeness.UsageError("--db must be a postgresql:// URL");
+            }
+            try (Store db = url != null ? new PostgresDatabase(url, 60_000) : new Database(dir)) {
                 return run(new Keys(db, null), spec.commandLine().getOut(), spec.commandLine().getErr());
             }
         }

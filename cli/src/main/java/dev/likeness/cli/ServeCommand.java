@@ -175,7 +175,7 @@ final class ServeCommand implements Callable<Integer> {
             err.println("likeness: open mode: no API key is needed");
         } else if (server.keys().open()) {
             err.println("likeness: no API key exists, so no key is needed until one is created "
-                    + "('likeness keys create --data-dir " + data + "')");
+                    + "('likeness keys create " + (config.databaseUrl() != null ? "--db <the same URL>" : "--data-dir " + data) + "')");
             if (!isLoopback(host)) {
                 err.println("likeness: WARNING: listening on " + host + " without API keys: anyone who can reach "
                         + "this port can use it");
