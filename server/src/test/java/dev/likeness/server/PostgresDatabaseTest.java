@@ -42,6 +42,7 @@ class PostgresDatabaseTest {
         try (PostgresDatabase db = new PostgresDatabase(pg.newDatabase() + "?pool=16", 60_000)) {
             for (int i = 0; i < 200; i++) submit(db, String.format("r%03d", i), i % 2, i);
             List<String> claimed = Collections.synchronizedList(new ArrayList<>());
+            long t0 = System.nanoTime();
             ExecutorService pool = Executors.newFixedThreadPool(12);
             List<Future<?>> fs = new ArrayList<>();
             for (int t = 0; t < 12; t++) {
@@ -58,6 +59,7 @@ class PostgresDatabaseTest {
             }
             for (Future<?> f : fs) f.get();
             pool.shutdown();
+            System.out.printf("postgres: 200 claims by 12 threads in %.3f s%n", (System.nanoTime() - t0) / 1e9);
             assertEquals(200, claimed.size());
             assertEquals(200, new HashSet<>(claimed).size(), "no request was claimed twice");
             assertEquals(0, db.queueLength());
