@@ -41,13 +41,18 @@ import org.flywaydb.core.Flyway;
  * once. Webhook deliveries are handed out the same way ({@code SKIP LOCKED}, the row's {@code next_at} pushed past
  * the delivery's time limit), so several API processes never send one twice at once.
  *
- * <p>Connections: a small pool ({@code pool} in the URL, default 8), each one checked again after an error, so a
- * restarted PostgreSQL is reconnected to.
+ * <p>Connections: a small pool ({@code pool} in the URL, default 8). A connection that saw an error is closed, and
+ * one idle for more than 10 s is checked before use, so a restarted PostgreSQL is reconnected to.
  */
 public final class PostgresDatabase implements Store {
     private final String jdbcUrl;
     private final Properties props;
-    private final BlockingQueue<Connection> idle;
+    /** An idle pooled connection and when it was last used. */
+    private record Idle(Connection connection, long since) {}
+
+    /** Idle longer than this, a connection is checked before use (the server may have restarted meanwhile). */
+    private static final long CHECK_AFTER_IDLE_MILLIS = 10_000;
+    private final BlockingQueue<Idle> idle;
     private final java.util.concurrent.Semaphore permits;
     private final String description;
     private final long webhookHoldMillis;
@@ -128,10 +133,9 @@ public final class PostgresDatabase implements Store {
         }
         Connection c = null;
         try {
-            c = idle.poll();
-            if (c == null) c = DriverManager.getConnection(jdbcUrl, props);
+            c = borrow();
             T out = work.run(c);
-            idle.offer(c);
+            idle.offer(new Idle(c, System.currentTimeMillis()));
             c = null;
             return out;
         } catch (SQLException e) {
@@ -146,6 +150,21 @@ public final class PostgresDatabase implements Store {
             }
             permits.release();
         }
+    }
+
+    private Connection borrow() throws SQLException {
+        Idle i;
+        while ((i = idle.poll()) != null) {
+            if (System.currentTimeMillis() - i.since() < CHECK_AFTER_IDLE_MILLIS || i.connection().isValid(5)) {
+                return i.connection();
+            }
+            try {
+                i.connection().close();
+            } catch (SQLException ignored) {
+                // broken: dropped
+            }
+        }
+        return DriverManager.getConnection(jdbcUrl, props);
     }
 
     private <T> T tx(String what, Work<T> work) {
@@ -225,10 +244,10 @@ public final class PostgresDatabase implements Store {
     @Override
     public void close() {
         closed = true;
-        Connection c;
+        Idle c;
         while ((c = idle.poll()) != null) {
             try {
-                c.close();
+                c.connection().close();
             } catch (SQLException ignored) {
                 // closing anyway
             }

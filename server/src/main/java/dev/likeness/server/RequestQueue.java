@@ -123,10 +123,12 @@ public final class RequestQueue implements AutoCloseable {
                 for (String id : hb.lost()) {
                     if (running.contains(id) && lost.add(id)) {
                         LOG.warning("request " + id + ": lease lost (taken back or completed elsewhere); stopping it");
+                        cancelled.add(id);
                     }
                 }
-                cancelled.addAll(hb.cancelRequested());
-                cancelled.addAll(hb.lost());
+                for (String id : hb.cancelRequested()) {
+                    if (running.contains(id)) cancelled.add(id);
+                }
             }
             for (Database.RequestRow r : db.expiredLeases(now)) {
                 if (r.cancelRequested()) {
@@ -410,7 +412,9 @@ public final class RequestQueue implements AutoCloseable {
             if (t.isAlive()) t.interrupt();
         }
         if (leases != null) leases.shutdownNow();
-        for (String id : running) db.requeue(id);
+        for (String id : running) {
+            if (!lost.contains(id)) db.requeue(id);   // a lost one is another worker's now
+        }
         changed();
     }
 
