@@ -357,6 +357,16 @@ public final class PostgresDatabase implements Store {
     }
 
     @Override
+    public boolean completeRun(String id, String worker, int resultStatus, String resultBody, String error,
+                               String errorType, long now) {
+        return with("complete request " + id, c -> update(c, """
+                UPDATE requests SET status = 'COMPLETED', completed_at = ?, result_status = ?, result_body = ?,
+                error = ?, error_type = ?, lease_until = NULL
+                WHERE id = ? AND status = 'IN_PROGRESS' AND worker_id IS NOT DISTINCT FROM ?::text""",
+                now, resultStatus, resultBody, error, errorType, id, worker) == 1);
+    }
+
+    @Override
     public boolean requestCancel(String id) {
         return with("cancel request " + id, c -> update(c,
                 "UPDATE requests SET cancel_requested = TRUE WHERE id = ? AND status <> 'COMPLETED'", id) == 1);

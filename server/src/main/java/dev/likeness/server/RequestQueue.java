@@ -316,8 +316,7 @@ public final class RequestQueue implements AutoCloseable {
             if (db.shared()) log(r.id(), "INFO", "Running on worker " + workerId + " (attempt " + r.attempts() + ").");
             Endpoint ep = endpoints.get(r.endpoint());
             if (ep == null) {
-                fail(r.id(), 404, "bad_request", "Endpoint '" + r.endpoint() + "' is not served here.",
-                        System.currentTimeMillis());
+                finishRun(r.id(), failure(404, "bad_request", "Endpoint '" + r.endpoint() + "' is not served here."));
                 return;
             }
             Database.RequestRow now = db.request(r.id());
@@ -337,7 +336,9 @@ public final class RequestQueue implements AutoCloseable {
             Context ctx = new Context(r);
             JsonNode out = ep.run(valid, ctx);
             if (lost.contains(r.id())) return;   // another worker has it now: its result wins
-            if (db.complete(r.id(), 200, Json.write(out), null, null, System.currentTimeMillis())) completed(r.id());
+            if (db.completeRun(r.id(), workerId, 200, Json.write(out), null, null, System.currentTimeMillis())) {
+                completed(r.id());
+            }
         } catch (EndpointException e) {
             if (lost.contains(r.id())) return;
             if (stopping && "client_cancelled".equals(e.errorType()) && !cancelled.contains(r.id())) {
@@ -345,7 +346,7 @@ public final class RequestQueue implements AutoCloseable {
                 return;
             }
             if (e.status() >= 500) log(r.id(), "ERROR", e.getMessage());
-            completeWith(r.id(), e, System.currentTimeMillis());
+            finishRun(r.id(), e);
         } catch (Throwable t) {
             if (lost.contains(r.id())) return;
             if (stopping) {
@@ -354,7 +355,7 @@ public final class RequestQueue implements AutoCloseable {
             }
             LOG.log(Level.SEVERE, "request " + r.id() + " failed", t);
             log(r.id(), "ERROR", "Internal error: " + t);
-            fail(r.id(), 500, "runner_server_error", "Internal Server Error", System.currentTimeMillis());
+            finishRun(r.id(), failure(500, "runner_server_error", "Internal Server Error"));
         } finally {
             running.remove(r.id());
             cancelled.remove(r.id());
@@ -368,6 +369,18 @@ public final class RequestQueue implements AutoCloseable {
         } catch (RuntimeException e) {
             LOG.log(Level.WARNING, "cannot requeue " + r.id() + " on shutdown; it will be requeued at start", e);
         }
+    }
+
+    /** Ends a run this worker holds (see {@link Store#completeRun}). */
+    private void finishRun(String id, EndpointException e) {
+        if (db.completeRun(id, workerId, e.status(), Json.write(e.body()), e.getMessage(), e.errorType(),
+                System.currentTimeMillis())) {
+            completed(id);
+        }
+    }
+
+    private static EndpointException failure(int status, String errorType, String message) {
+        return new EndpointException(status, errorType, message, Json.detail(message, errorType));
     }
 
     private void completeWith(String id, EndpointException e, long now) {

@@ -65,7 +65,14 @@ public final class S3ObjectStore implements ObjectStore {
             s3.headBucket(h -> h.bucket(bucket));
         } catch (S3Exception e) {
             if (e.statusCode() == 404 && Boolean.parseBoolean(q.getOrDefault("create", "false"))) {
-                s3.createBucket(c -> c.bucket(bucket));
+                try {
+                    s3.createBucket(c -> c.bucket(bucket));
+                } catch (software.amazon.awssdk.services.s3.model.BucketAlreadyOwnedByYouException raced) {
+                    // another process starting at the same time created it
+                } catch (RuntimeException c) {
+                    s3.close();
+                    throw new IllegalStateException("cannot create the bucket " + description + ": " + c.getMessage(), c);
+                }
             } else {
                 s3.close();
                 throw new IllegalStateException("cannot use the bucket " + description + ": " + e.getMessage(), e);

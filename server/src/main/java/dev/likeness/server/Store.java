@@ -73,6 +73,14 @@ public interface Store extends AutoCloseable {
     int queueLength();
     /** Marks a request {@code COMPLETED} unless it already is; whether this call completed it. */
     boolean complete(String id, int resultStatus, String resultBody, String error, String errorType, long now);
+    /**
+     * Completes a request as its run ends: like {@link #complete}, and in a shared store only while {@code worker}
+     * still holds it (a worker that lost its lease never overwrites the run that took over).
+     */
+    default boolean completeRun(String id, String worker, int resultStatus, String resultBody, String error,
+                                String errorType, long now) {
+        return complete(id, resultStatus, resultBody, error, errorType, now);
+    }
     /** Sets the cancel flag of a request that is not completed; whether it was set. */
     boolean requestCancel(String id);
     /** Puts an {@code IN_PROGRESS} request back in the queue, keeping its place; whether it was running. */

@@ -97,8 +97,11 @@ class PostgresDatabaseTest {
             assertEquals(2, again.attempts());
             // w1 comes back: it no longer holds the request
             assertEquals(Set.of("a"), db.heartbeat("w1", List.of("a"), 9000).lost());
+            assertFalse(db.completeRun("a", "w1", 200, "{\"from\":\"w1\"}", null, null, 4400), "w1 lost it");
+            assertEquals("IN_PROGRESS", db.request("a").status());
             assertEquals(Set.of(), db.heartbeat("w2", List.of("a"), 9000).lost());
-            assertTrue(db.complete("a", 200, "{}", null, null, 4500));
+            assertTrue(db.completeRun("a", "w2", 200, "{}", null, null, 4500));
+            assertFalse(db.completeRun("a", "w2", 200, "{}", null, null, 4500), "completed once");
             assertFalse(db.complete("a", 500, "{}", "x", "y", 4600), "completed once");
             assertEquals(200, db.request("a").resultStatus());
             assertEquals(Set.of("a"), db.heartbeat("w2", List.of("a"), 9000).lost(), "completed: not held any more");
