@@ -37,8 +37,8 @@ import org.flywaydb.core.Flyway;
  * concurrent workers each lock a different queued row and never wait on one another; the claim stores the worker's id
  * and a lease end ({@code lease_until}) that the worker's heartbeat pushes forward. A row whose lease ended belongs to
  * a dead (or partitioned) worker and is queued again by whichever process notices first; the conditional
- * {@code UPDATE … AND lease_until < now} lets only one of them do it, and {@code complete} only ever completes a row
- * once. Webhook deliveries are handed out the same way ({@code SKIP LOCKED}, the row's {@code next_at} pushed past
+ * {@code UPDATE … AND lease_until < now} lets only one of them do it; a run's result is written only while its worker
+ * still holds the row ({@link #completeRun}), and a row is only ever completed once. Webhook deliveries are handed out the same way ({@code SKIP LOCKED}, the row's {@code next_at} pushed past
  * the delivery's time limit), so several API processes never send one twice at once.
  *
  * <p>Connections: a small pool ({@code pool} in the URL, default 8). A connection that saw an error is closed, and
