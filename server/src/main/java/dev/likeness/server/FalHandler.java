@@ -540,9 +540,17 @@ final class FalHandler extends Handler.Abstract {
             return;
         }
         if (seg.size() < 2 || !x.method().equals("GET")) throw notFound(path);
+        // Without Authorization the URL is a capability (128-bit random id), served to whoever has it, so that
+        // browsers can load it as they load fal's CDN URLs. With Authorization the caller is authenticated as on every
+        // other route, and a file stored for another key is answered exactly as a missing one (the rule of requests).
+        String authorization = x.header("Authorization");
+        Keys.Caller caller = authorization == null || authorization.isBlank() ? null : auth(x);
         Database.FileRow f = files.find(seg.get(1));
-        if (f == null) throw HttpError.detail(404, "File not found");
+        if (f == null || (caller != null && !Objects.equals(f.keyId(), caller.keyId()))) {
+            throw HttpError.detail(404, "File not found");
+        }
         x.resp.getHeaders().put(HttpHeader.CACHE_CONTROL, "public, max-age=31536000, immutable");
+        x.resp.getHeaders().put(HttpHeader.VARY, "Authorization");
         x.bytes(200, f.contentType(), files.read(f.id()));
     }
 

@@ -443,7 +443,7 @@ public final class RequestQueue implements AutoCloseable {
 
         @Override
         public byte[] readInputFile(String field, String url) {
-            return fetcher.read(field, url, row.baseUrl());
+            return fetcher.read(field, url, row.baseUrl(), row.keyId());
         }
 
         @Override
