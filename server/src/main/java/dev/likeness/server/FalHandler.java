@@ -156,9 +156,10 @@ final class FalHandler extends Handler.Abstract {
     private void route(Exchange x, Mode mode, String path, Map<String, String> query) {
         List<String> seg = new ArrayList<>();
         for (String s : path.split("/")) if (!s.isEmpty()) seg.add(s);
+        boolean local = mode == Mode.DIRECT || mode == Mode.QUEUE_HOST;
+        if (mode == Mode.DIRECT && Playground.handle(x, seg, queue)) return;
         if (seg.isEmpty()) throw notFound(path);
         String first = seg.getFirst();
-        boolean local = mode == Mode.DIRECT || mode == Mode.QUEUE_HOST;
         if ((mode == Mode.REST || local) && seg.size() == 2 && first.equals(".well-known") && seg.get(1).equals("jwks.json")) {
             requireMethod(x, "GET");
             x.resp.getHeaders().put(HttpHeader.CACHE_CONTROL, "public, max-age=86400");

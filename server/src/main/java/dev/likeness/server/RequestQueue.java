@@ -61,6 +61,11 @@ public final class RequestQueue implements AutoCloseable {
         return endpoints.get(id);
     }
 
+    /** The ids of the served endpoints, sorted. */
+    public List<String> endpointIds() {
+        return endpoints.keySet().stream().sorted().toList();
+    }
+
     /**
      * Adds a listener called once with the final row of every request this queue completes (webhooks, the usage
      * ledger, metrics); register before {@link #start()}. A listener's failure is logged, never propagated.
