@@ -96,8 +96,12 @@ async function main() {
       && snippet.includes('"num_inference_steps":4') && snippet.includes('"image_size":{"width":64,"height":64}') && !snippet.includes(cfg.key), snippet);
     await page.evaluate(() => {
       window.__statuses = [];
+      window.__previews = [];
       new MutationObserver(() => window.__statuses.push(document.getElementById("status").textContent))
         .observe(document.getElementById("status"), { childList: true, characterData: true, subtree: true });
+      const preview = document.getElementById("preview");
+      preview.addEventListener("load", () => window.__previews.push([preview.naturalWidth, preview.naturalHeight,
+        document.getElementById("preview-caption").textContent, preview.src.slice(0, 22)]));
     });
     await page.click("#run");
     await page.waitForFunction(() => /^(Done|Failed|Cancelled)/.test(document.getElementById("status").textContent), null, { timeout: 60000 });
@@ -105,6 +109,9 @@ async function main() {
     if (!/^Done/.test(final)) throw new Error(`the run did not succeed: ${final} ${await page.textContent("#form-error")} ${await page.textContent("#logs")}`);
     const statuses = await page.evaluate(() => window.__statuses);
     check("progress: step i of N shown while running", statuses.some((s) => /step \d of 4/.test(s)), statuses);
+    const previews = await page.evaluate(() => window.__previews);
+    check("live preview: a latent image of the step (8x8 for 64x64) over the status stream", previews.length > 0
+      && previews.every((p) => p[0] === 8 && p[1] === 8 && /^Step \d of 4/.test(p[2]) && p[3] === "data:image/png;base64,"), previews);
     const img = page.locator("#result .compare figure").nth(1).locator("img");
     await img.evaluate((e) => e.complete && e.naturalWidth ? null : new Promise((r) => { e.onload = r; }));
     const dims = await img.evaluate((e) => [e.naturalWidth, e.naturalHeight]);

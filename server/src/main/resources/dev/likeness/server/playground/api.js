@@ -91,10 +91,11 @@ function sameOrigin(url) {
 
 /**
  * The request's status stream (SSE over fetch, so the key can be sent as a header), as an async iterator of status
- * objects; each carries only the new log lines. Ends after COMPLETED or when the connection closes.
+ * objects; each carries only the new log lines, and (previews=1, our extension) the latest step preview when there is
+ * a new one. Ends after COMPLETED or when the connection closes.
  */
 export async function* statusStream(endpoint, id, signal) {
-  const resp = await fetch(`/queue/${appOf(endpoint)}/requests/${id}/status/stream?logs=1`,
+  const resp = await fetch(`/queue/${appOf(endpoint)}/requests/${id}/status/stream?logs=1&previews=1`,
     { headers: headers({ Accept: "text/event-stream" }), signal });
   if (!resp.ok) throw new ApiError(resp.status, await json(resp));
   const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();

@@ -89,8 +89,7 @@ function appendLogs(logs) {
   if (!logs || !logs.length) return;
   const pre = $("logs");
   for (const l of logs) {
-    const m = /^data:image\/png;base64,/.test(l.message) ? null : l.message;
-    if (m !== null) pre.textContent += `${l.level ? l.level + " " : ""}${m}\n`;
+    pre.textContent += `${l.level ? l.level + " " : ""}${l.message}\n`;
     const step = /^step (\d+)\/(\d+)/.exec(l.message);
     if (step) {
       const [i, n] = [Number(step[1]), Number(step[2])];
@@ -99,14 +98,16 @@ function appendLogs(logs) {
       $("progress").value = i;
       setStatus(`Running: step ${i} of ${n}`);
     }
-    const preview = /^preview (\d+)\/(\d+) (data:image\/png;base64,[A-Za-z0-9+/=]+)$/.exec(l.message);
-    if (preview) {
-      $("preview").src = preview[3];
-      $("preview-caption").textContent = `Step ${preview[1]} of ${preview[2]} (latent preview)`;
-      $("preview-figure").hidden = false;
-    }
   }
   pre.scrollTop = pre.scrollHeight;
+}
+
+/** A step preview from the status stream: the latents through the VAE's latent-to-RGB approximation. */
+function showPreview(p) {
+  if (!/^data:image\/png;base64,/.test(p.image)) return;
+  $("preview").src = p.image;
+  $("preview-caption").textContent = `Step ${p.step} of ${p.steps} (latent preview, approximate colours)`;
+  $("preview-figure").hidden = false;
 }
 
 // ---- running ------------------------------------------------------------------------------------------------
@@ -150,6 +151,7 @@ async function follow(ep, id, input) {
       else if (s.status === "IN_PROGRESS" && $("progress").hidden) setStatus("Running…");
       if (s.status !== "IN_QUEUE") updateHistory(id, { state: s.status === "COMPLETED" ? "done" : s.status });
       appendLogs(s.logs);
+      if (s.preview) showPreview(s.preview);
       if (s.status === "COMPLETED") done = true;
     }
     // the stream closed early (a proxy, a restart): poll until the request completes
@@ -199,6 +201,7 @@ function showResult(ep, id, input, r) {
   const out = $("result");
   out.replaceChildren();
   $("progress").hidden = true;
+  $("preview-figure").hidden = true;
   if (!r.ok) {
     const cancelled = r.status === 499;
     setStatus(cancelled ? "Cancelled." : `Failed (${r.status}${r.errorType ? " " + r.errorType : ""})`, "failed");
