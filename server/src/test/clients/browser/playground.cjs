@@ -154,6 +154,11 @@ async function main() {
     check("blocker still running when the queued one was cancelled", cancelBlocker.status === 202, cancelBlocker);
     const h2 = await page.locator("#history li").first().textContent();
     check("history: the cancelled request", /cancelled/.test(h2), h2);
+    await page.locator("#history li button").nth(1).click();   // the finished run: its input and result again
+    await page.waitForFunction(() => /^Done/.test(document.getElementById("status").textContent), null, { timeout: T });
+    check("history: reopening a request shows its input and result",
+      (await page.inputValue("#f-seed")) === "7" && (await page.locator("#result .compare img").count()) === 2,
+      [await page.inputValue("#f-seed"), await page.textContent("#status")]);
 
     // ---- the other endpoint's form
     await page.click("a[data-endpoint='fal-ai/ideogram/character']");
@@ -172,6 +177,9 @@ async function main() {
     check("responsive: no horizontal overflow at 390 px",
       await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
       await page.evaluate(() => [document.documentElement.scrollWidth, window.innerWidth]));
+    const mobile = path.join(cfg.screenshots, "ideogram-390px.png");
+    await page.screenshot({ path: mobile, fullPage: true });
+    console.log(`screenshot: ${mobile}`);
 
     check("no request to another origin", foreign.length === 0, foreign);
     check("no script errors", consoleErrors.length === 0, consoleErrors);

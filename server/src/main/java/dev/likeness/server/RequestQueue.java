@@ -324,18 +324,21 @@ public final class RequestQueue implements AutoCloseable {
     }
 
     private void completed(String id) {
+        // the listeners (ledger, metrics, webhook rows; all local and quick) first, so a caller woken by the change
+        // (a synchronous run answering its result) finds them already counted
+        if (!completionListeners.isEmpty()) {
+            Database.RequestRow row = db.request(id);
+            for (var l : completionListeners) {
+                try {
+                    l.accept(row);
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "completion listener failed for request " + id, e);
+                }
+            }
+        }
         changed();
         synchronized (work) {
             work.notifyAll();  // a key under its concurrency limit again may have queued work
-        }
-        if (completionListeners.isEmpty()) return;
-        Database.RequestRow row = db.request(id);
-        for (var l : completionListeners) {
-            try {
-                l.accept(row);
-            } catch (RuntimeException e) {
-                LOG.log(Level.WARNING, "completion listener failed for request " + id, e);
-            }
         }
     }
 
