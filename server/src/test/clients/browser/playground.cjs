@@ -52,6 +52,7 @@ async function main() {
         .every((e) => e.labels && e.labels.length > 0)), null);
     const sizes = await page.locator("#f-image_size option").allTextContents();
     check("form: image_size presets and custom", sizes.includes("square_hd") && sizes.includes("custom (width × height)"), sizes);
+    check("form: custom size inputs hidden until 'custom' is chosen", !(await page.isVisible("#f-image_size-width")), null);
 
     // ---- no key yet: the server asks for one; the key is entered once
     await page.fill("#f-prompt", "a knight in armour");
@@ -88,6 +89,7 @@ async function main() {
 
     await page.fill("#f-num_inference_steps", "4");
     await page.selectOption("#f-image_size", "custom");
+    check("form: custom size inputs shown for 'custom'", await page.isVisible("#f-image_size-width"), null);
     await page.fill("#f-image_size-width", "64");
     await page.fill("#f-image_size-height", "64");
     await page.fill("#f-seed", "7");
