@@ -183,6 +183,7 @@ final class ServeCommand implements Callable<Integer> {
         String base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
         err.println("likeness: serving fal-ai/instant-character at " + base + " (data in " + data.toAbsolutePath() + ")");
         err.println("likeness: serving fal-ai/ideogram/character at " + base);
+        err.println("likeness: playground at " + base + "/");
         if (server.queuePort() >= 0) err.println("likeness: queue listener on port " + server.queuePort());
         if (server.tlsPort() >= 0) {
             err.println("likeness: serving HTTPS at https://" + (host.contains(":") ? "[" + host + "]" : host) + ":"
