@@ -10,4 +10,10 @@ if [ -z "${LIKENESS_PG_BIN:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/
   likeness_apt_install postgresql || echo "likeness: could not install postgresql: the scale-out tests will be skipped" >&2
 fi
 echo "likeness: testing with $(java -version 2>&1 | head -n 1) and $(mvn -v 2>/dev/null | head -n 1 | sed 's/\x1b\[[0-9;]*m//g')"
+# The playground's browser test drives Debian's Chromium; it is skipped (with the reason) only when it cannot be had.
+if [ ! -x "${LIKENESS_CHROMIUM:-/usr/bin/chromium}" ]; then
+  echo "likeness: Chromium not found; installing Debian's chromium for the playground browser test..." >&2
+  likeness_apt_install chromium \
+    || echo "likeness: could not install chromium: the playground browser test will be skipped" >&2
+fi
 exec mvn -B -ntp verify "$@"

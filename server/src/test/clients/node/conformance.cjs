@@ -103,6 +103,27 @@ async function main() {
   } catch (e) {
     out.invalid = error(e);
   }
+
+  // fal-ai/ideogram/character: subscribe (polled at the owner/app URL fal-ai/ideogram), run, a conflicting field
+  const IEP = cfg.ideogram_endpoint;
+  const ideoInput = { ...cfg.ideogram_input, reference_image_urls: [url] };
+  const ideoUpdates = [];
+  const ideoSub = await fal.subscribe(IEP, {
+    input: ideoInput, logs: true, pollInterval: 100,
+    onQueueUpdate: (u) => ideoUpdates.push(u),
+  });
+  const ideoRun = await fal.run(IEP, { input: ideoInput });
+  const ideogram = {
+    subscribe: { requestId: ideoSub.requestId, data: ideoSub.data, updates: ideoUpdates },
+    run: { requestId: ideoRun.requestId, data: ideoRun.data },
+  };
+  try {
+    await fal.run(IEP, { input: { ...cfg.ideogram_conflict, reference_image_urls: [url] } });
+    ideogram.conflict = { accepted: true };
+  } catch (e) {
+    ideogram.conflict = error(e);
+  }
+  out.ideogram = ideogram;
   process.stdout.write("\n" + JSON.stringify(out) + "\n");
 }
 

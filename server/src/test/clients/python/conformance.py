@@ -139,6 +139,23 @@ def main():
         out["invalid"] = {"accepted": True}
     except Exception as e:  # noqa: BLE001
         out["invalid"] = error(e)
+
+    # fal-ai/ideogram/character: subscribe (polled at the owner/app URL fal-ai/ideogram), run, a conflicting field
+    iep = cfg["ideogram_endpoint"]
+    ideo_args = dict(cfg["ideogram_input"], reference_image_urls=[url])
+    ideo_updates = []
+    ideo_enqueued = []
+    ideogram = {"subscribe": {"data": fal_client.subscribe(
+        iep, arguments=ideo_args, with_logs=True, on_enqueue=ideo_enqueued.append,
+        on_queue_update=lambda u: ideo_updates.append(status_json(u)))}}
+    ideogram["subscribe"].update(request_id=ideo_enqueued[0], updates=ideo_updates)
+    ideogram["run"] = {"data": fal_client.run(iep, arguments=ideo_args)}
+    try:
+        fal_client.run(iep, arguments=dict(cfg["ideogram_conflict"], reference_image_urls=[url]))
+        ideogram["conflict"] = {"accepted": True}
+    except Exception as e:  # noqa: BLE001
+        ideogram["conflict"] = error(e)
+    out["ideogram"] = ideogram
     print("\n" + json.dumps(out, default=str))
 
 

@@ -17,6 +17,7 @@ import picocli.CommandLine.Spec;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -30,6 +31,10 @@ import java.util.concurrent.CountDownLatch;
  *
  * <p>Access: with {@code --open} no key is ever needed. Otherwise keys ({@code likeness keys create}) are required as
  * soon as one exists; while none exists the server is open, which is why it binds to 127.0.0.1 unless told.
+ *
+ * <p>HTTPS: {@code --tls-port} adds an HTTPS listener with the same routes, using {@code --tls-cert}/{@code --tls-key}
+ * or else a certificate signed by a local CA generated in {@code DATA/tls/} (the start-up log says where
+ * {@code ca.pem} is and how each client trusts it); {@code --tls-host} adds names to the generated certificate.
  */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve fal-ai/instant-character and fal-ai/ideogram/character over fal's HTTP API (queue, status, stream, files, webhooks).")
@@ -108,12 +113,50 @@ final class ServeCommand implements Callable<Integer> {
             description = "With --db: how long a dead worker's request stays claimed before another worker takes it "
                     + "back (heartbeat every third of it). Default: ${DEFAULT-VALUE}.")
     Duration lease;
+    @Option(names = "--tls-port", defaultValue = "-1",
+            description = "Also serve HTTPS on this port (0: any; -1: no HTTPS, the default). The Python client "
+                    + "fal-client only speaks HTTPS.")
+    int tlsPort;
+
+    @Option(names = "--tls-cert", paramLabel = "PEM",
+            description = "Certificate chain for HTTPS (PEM, server certificate first). Default: a certificate "
+                    + "signed by a local CA generated in DATA/tls/ (clients trust DATA/tls/ca.pem).")
+    Path tlsCert;
+
+    @Option(names = "--tls-key", paramLabel = "PEM",
+            description = "Private key of --tls-cert (PEM, PKCS#8 or PKCS#1, unencrypted).")
+    Path tlsKey;
+
+    @Option(names = "--tls-host", paramLabel = "NAME", split = ",",
+            description = "Extra host name or address for the generated certificate (repeatable or comma-separated; "
+                    + "localhost, 127.0.0.1, ::1 and the bind address are always in it).")
+    List<String> tlsHosts = new ArrayList<>();
 
     @Override
     public Integer call() throws Exception {
         PrintWriter err = spec.commandLine().getErr();
         if (workers < 1 || workers > 64) throw new Likeness.UsageError("--workers must be between 1 and 64, got " + workers);
         if (port < 0 || port > 65535) throw new Likeness.UsageError("--port must be between 0 and 65535, got " + port);
+        if (tlsPort < -1 || tlsPort > 65535) {
+            throw new Likeness.UsageError("--tls-port must be between 0 and 65535 (or -1: no HTTPS), got " + tlsPort);
+        }
+        if ((tlsCert == null) != (tlsKey == null)) {
+            throw new Likeness.UsageError("--tls-cert and --tls-key go together (got only "
+                    + (tlsCert != null ? "--tls-cert" : "--tls-key") + ")");
+        }
+        if (tlsPort < 0 && (tlsCert != null || !tlsHosts.isEmpty())) {
+            throw new Likeness.UsageError("--tls-cert, --tls-key and --tls-host need --tls-port");
+        }
+        for (Path f : new Path[] {tlsCert, tlsKey}) {
+            if (f != null && !java.nio.file.Files.isReadable(f)) {
+                throw new Likeness.UsageError("cannot read " + (f == tlsCert ? "--tls-cert" : "--tls-key") + " file "
+                        + f.toAbsolutePath());
+            }
+        }
+        if (tlsCert != null && !tlsHosts.isEmpty()) {
+            throw new Likeness.UsageError("--tls-host names the generated certificate's hosts; it has no effect "
+                    + "with --tls-cert");
+        }
         Path data = dataDir != null ? dataDir : defaultDataDir();
         ServerConfig config = config(data);
 
@@ -170,7 +213,21 @@ final class ServeCommand implements Callable<Integer> {
         String base = "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + server.port();
         err.println("likeness: serving fal-ai/instant-character at " + base + " (data in " + data.toAbsolutePath() + ")");
         err.println("likeness: serving fal-ai/ideogram/character at " + base);
+        err.println("likeness: playground at " + base + "/");
         if (server.queuePort() >= 0) err.println("likeness: queue listener on port " + server.queuePort());
+        if (server.tlsPort() >= 0) {
+            err.println("likeness: serving HTTPS at https://" + (host.contains(":") ? "[" + host + "]" : host) + ":"
+                    + server.tlsPort() + " (same routes)");
+            Path ca = server.tlsCaFile();
+            if (ca != null) {
+                Path abs = ca.toAbsolutePath();
+                err.println("likeness: HTTPS certificate signed by the local CA " + abs + "; trust it in clients: "
+                        + "Node NODE_EXTRA_CA_CERTS=" + abs + ", Python SSL_CERT_FILE=" + abs + ", curl --cacert " + abs
+                        + ", Java keytool -importcert -alias likeness -file " + abs);
+            } else {
+                err.println("likeness: HTTPS certificate " + tlsCert.toAbsolutePath());
+            }
+        }
         if (open) {
             err.println("likeness: open mode: no API key is needed");
         } else if (server.keys().open()) {
@@ -214,6 +271,9 @@ final class ServeCommand implements Callable<Integer> {
             throw new Likeness.UsageError("--storage must be an s3:// URL, got '" + storageUrl.replaceAll(":[^:@/]*@", ":***@") + "'");
         }
         if (lease.isNegative() || lease.toMillis() < 300) throw new Likeness.UsageError("--lease must be at least PT0.3S");
+        if (tlsPort >= 0) {
+            c.tlsPort(tlsPort).tlsCertificate(tlsCert).tlsKey(tlsKey).tlsHostNames(new java.util.LinkedHashSet<>(tlsHosts));
+        }
         return c.role(r).databaseUrl(dbUrl).storageUrl(storageUrl).lease(lease);
     }
 

@@ -2,7 +2,9 @@ package dev.likeness.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.likeness.server.ServerConfig;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.PrintWriter;
@@ -18,9 +20,16 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
+import java.util.Set;
+import java.security.KeyStore;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.TrustManagerFactory;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -46,7 +55,7 @@ class ServeCommandTest {
     private record Child(Process process, Path log, String base) {
     }
 
-    private static Child startServer(Path dir, Path data, String logName) throws Exception {
+    private static Child startServer(Path dir, Path data, String logName, String... extra) throws Exception {
         List<String> cmd = new ArrayList<>();
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         for (String a : ManagementFactory.getRuntimeMXBean().getInputArguments()) {
@@ -57,6 +66,7 @@ class ServeCommandTest {
         if (System.getProperty("likeness.cache") != null) cmd.add("-Dlikeness.cache=" + System.getProperty("likeness.cache"));
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), Likeness.class.getName(), "serve",
                 "--port", "0", "--data-dir", data.toString(), "--threads", "2"));
+        cmd.addAll(List.of(extra));
         Path logFile = dir.resolve(logName);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(logFile.toFile());
         pb.environment().remove("LIKENESS_MODELS");
@@ -128,16 +138,30 @@ class ServeCommandTest {
             p.destroyForcibly();
         }
 
-        // the next start runs it to the end
-        Child again = startServer(dir, data, "serve2.log");
+        // the next start runs it to the end; it also serves HTTPS with a generated local CA
+        Child again = startServer(dir, data, "serve2.log", "--tls-port", "0", "--tls-host", "likeness.test,10.9.8.7");
         try {
-            String status = again.base() + "/queue/fal-ai/instant-character/requests/" + id + "/status?logs=1";
+            String log = waitForLine(again, "likeness: HTTPS certificate signed by the local CA ");
+            Path ca = data.resolve("tls").resolve("ca.pem").toAbsolutePath();
+            assertTrue(log.startsWith(ca + ";") && log.contains("NODE_EXTRA_CA_CERTS=" + ca)
+                    && log.contains("SSL_CERT_FILE=" + ca), log);
+            String httpsBase = waitForLine(again, "likeness: serving HTTPS at ").split(" ")[0];
+            assertTrue(httpsBase.matches("https://127\\.0\\.0\\.1:[0-9]+"), httpsBase);
+            HttpClient https = HttpClient.newBuilder().sslContext(trusting(ca)).connectTimeout(Duration.ofSeconds(5)).build();
+            String status = httpsBase + "/queue/fal-ai/instant-character/requests/" + id + "/status?logs=1";
             String last = "";
             long end = System.currentTimeMillis() + 120_000;
+            HttpResponse<String> polled = null;
             while (System.currentTimeMillis() < end && !last.contains("\"COMPLETED\"")) {
                 Thread.sleep(100);
-                last = get(status);
+                polled = https.send(HttpRequest.newBuilder(URI.create(status)).build(), HttpResponse.BodyHandlers.ofString());
+                last = polled.body();
             }
+            // the certificate names the extra hosts given with --tls-host
+            X509Certificate leaf = (X509Certificate) polled.sslSession().orElseThrow().getPeerCertificates()[0];
+            String sans = String.valueOf(leaf.getSubjectAlternativeNames());
+            assertTrue(sans.contains("likeness.test") && sans.contains("10.9.8.7") && sans.contains("localhost"), sans);
+            assertTrue(JSON.readTree(last).get("response_url").asText().startsWith("https://"), last);
             JsonNode done = JSON.readTree(last);
             assertEquals("COMPLETED", done.get("status").asText(), last);
             assertTrue(!done.has("error"), last);
@@ -150,6 +174,79 @@ class ServeCommandTest {
             again.process().waitFor(30, TimeUnit.SECONDS);
             again.process().destroyForcibly();
         }
+    }
+
+    /** Waits for a log line starting with {@code prefix}; returns the rest of that line. */
+    private static String waitForLine(Child child, String prefix) throws Exception {
+        long end = System.currentTimeMillis() + 30_000;
+        String log = "";
+        while (System.currentTimeMillis() < end) {
+            log = Files.readString(child.log());
+            int at = log.indexOf(prefix);
+            if (at >= 0 && log.indexOf('\n', at) > 0) return log.substring(at + prefix.length(), log.indexOf('\n', at));
+            Thread.sleep(50);
+        }
+        throw new AssertionError("no line '" + prefix + "' in:\n" + log);
+    }
+
+    /** An SSL context trusting only the given CA certificate (PEM). */
+    private static SSLContext trusting(Path caPem) throws Exception {
+        KeyStore trust = KeyStore.getInstance("PKCS12");
+        trust.load(null, null);
+        try (var in = Files.newInputStream(caPem)) {
+            trust.setCertificateEntry("ca", CertificateFactory.getInstance("X.509").generateCertificate(in));
+        }
+        TrustManagerFactory tmf = TrustManagerFactory.getInstance(TrustManagerFactory.getDefaultAlgorithm());
+        tmf.init(trust);
+        SSLContext ssl = SSLContext.getInstance("TLS");
+        ssl.init(null, tmf.getTrustManagers(), null);
+        return ssl;
+    }
+
+    @Test
+    void tlsFlagsMapToTheServerConfig(@TempDir Path dir) {
+        ServeCommand cmd = new ServeCommand();
+        new CommandLine(cmd).parseArgs("--tls-port", "8443", "--tls-host", "a.example,b.example", "--tls-host", "10.0.0.5");
+        ServerConfig c = cmd.config(dir);
+        assertEquals(8443, c.tlsPort());
+        assertEquals(Set.of("a.example", "b.example", "10.0.0.5"), c.tlsHostNames());
+        assertNull(c.tlsCertificate());
+
+        ServeCommand given = new ServeCommand();
+        new CommandLine(given).parseArgs("--tls-port", "0", "--tls-cert", "c.pem", "--tls-key", "k.pem");
+        ServerConfig g = given.config(dir);
+        assertEquals(0, g.tlsPort());
+        assertEquals(Path.of("c.pem"), g.tlsCertificate());
+        assertEquals(Path.of("k.pem"), g.tlsKey());
+
+        ServeCommand none = new ServeCommand();
+        new CommandLine(none).parseArgs();
+        assertEquals(-1, none.config(dir).tlsPort());
+    }
+
+    @Test
+    void badTlsArguments() {
+        Run half = run("serve", "--tls-port", "0", "--tls-cert", "c.pem");
+        assertEquals(2, half.exit());
+        assertTrue(half.err().contains("--tls-cert and --tls-key go together (got only --tls-cert)"), half.err());
+        Run noPort = run("serve", "--tls-host", "a.example");
+        assertEquals(2, noPort.exit());
+        assertTrue(noPort.err().contains("need --tls-port"), noPort.err());
+        Run range = run("serve", "--tls-port", "70000");
+        assertEquals(2, range.exit());
+        assertTrue(range.err().contains("--tls-port must be between 0 and 65535"), range.err());
+    }
+
+    @Test
+    void aMissingKeyFileIsRefusedBeforeLoadingModels(@TempDir Path dir) throws Exception {
+        Path cert = dir.resolve("cert.pem");
+        Files.writeString(cert, "-----BEGIN CERTIFICATE-----\n");
+        Path key = dir.resolve("missing-key.pem");
+        Run r = run("serve", "--port", "0", "--data-dir", dir.resolve("data").toString(), "--tls-port", "0",
+                "--tls-cert", cert.toString(), "--tls-key", key.toString());
+        assertEquals(2, r.exit(), r.err());
+        assertTrue(r.err().contains("cannot read --tls-key file " + key.toAbsolutePath()), r.err());
+        assertTrue(!r.err().contains("models loaded"), r.err());
     }
 
     private String get(String url) throws Exception {

@@ -262,6 +262,23 @@ public final class InstantCharacterPipeline implements AutoCloseable {
         return generation;
     }
 
+    private volatile LatentPreview latentPreview;
+
+    /**
+     * The latent-to-RGB approximation of this pipeline's VAE, for step previews ({@link Listener#step}); fitted on
+     * first use (one small VAE decode) and kept.
+     */
+    public LatentPreview latentPreview() {
+        LatentPreview p = latentPreview;
+        if (p == null) {
+            synchronized (this) {
+                if (latentPreview == null) latentPreview = LatentPreview.fit(c.vae(), backend);
+                p = latentPreview;
+            }
+        }
+        return p;
+    }
+
     private Result run(Request r, Extensions ext, Listener listener, BooleanSupplier cancelled) {
         Map<String, Double> timings = new LinkedHashMap<>();
         int batch = r.numImages();

@@ -156,9 +156,10 @@ final class FalHandler extends Handler.Abstract {
     private void route(Exchange x, Mode mode, String path, Map<String, String> query) {
         List<String> seg = new ArrayList<>();
         for (String s : path.split("/")) if (!s.isEmpty()) seg.add(s);
+        boolean local = mode == Mode.DIRECT || mode == Mode.QUEUE_HOST;
+        if (mode == Mode.DIRECT && Playground.handle(x, seg, queue)) return;
         if (seg.isEmpty()) throw notFound(path);
         String first = seg.getFirst();
-        boolean local = mode == Mode.DIRECT || mode == Mode.QUEUE_HOST;
         if ((mode == Mode.REST || local) && seg.size() == 2 && first.equals(".well-known") && seg.get(1).equals("jwks.json")) {
             requireMethod(x, "GET");
             x.resp.getHeaders().put(HttpHeader.CACHE_CONTROL, "public, max-age=86400");
@@ -383,7 +384,7 @@ final class FalHandler extends Handler.Abstract {
             case "status/stream" -> {
                 requireMethod(x, "GET");
                 if (!visible) throw requestNotFound();
-                stream(x, r, logsWanted(query));
+                stream(x, r, logsWanted(query), "1".equals(query.get("previews")) || "true".equalsIgnoreCase(query.get("previews")));
             }
             case "cancel" -> {
                 if (!method.equals("PUT") && !method.equals("POST")) throw HttpError.detail(405, "Method Not Allowed");
@@ -422,9 +423,11 @@ final class FalHandler extends Handler.Abstract {
     /**
      * Server-sent events: one {@code data: <status JSON>} per change of status, queue position or new log lines
      * (each event carries only the lines new since the previous one), a {@code : ping} comment after each
-     * {@link ServerConfig#keepAlive()} of silence, closed after the COMPLETED event.
+     * {@link ServerConfig#keepAlive()} of silence, closed after the COMPLETED event. With {@code previews} (our
+     * extension, {@code ?previews=1}, used by the playground) an event also carries {@code preview: {step, steps,
+     * image}} (a PNG data URI) whenever the running endpoint published a new step preview.
      */
-    private void stream(Exchange x, Database.RequestRow first, boolean withLogs) {
+    private void stream(Exchange x, Database.RequestRow first, boolean withLogs, boolean withPreviews) {
         Response resp = x.resp;
         resp.setStatus(200);
         x.headers();
@@ -438,14 +441,24 @@ final class FalHandler extends Handler.Abstract {
         int lastPosition = -1;
         long lastWrite = System.currentTimeMillis();
         String id = first.id();
+        long lastPreview = 0;
+        if (withPreviews) queue.watchPreviews(id, true);
         try (OutputStream out = Content.Sink.asOutputStream(resp)) {
             while (true) {
                 long version = queue.version();
                 Database.RequestRow r = queue.get(id);
                 List<Database.LogRow> fresh = withLogs ? queue.logs(id, lastLog) : null;
                 int position = r.status().equals("IN_QUEUE") ? queue.queuePosition(r) : -1;
-                if (!r.status().equals(lastStatus) || position != lastPosition || (fresh != null && !fresh.isEmpty())) {
+                RequestQueue.Preview preview = withPreviews ? queue.preview(id) : null;
+                if (preview != null && preview.seq() <= lastPreview) preview = null;
+                if (!r.status().equals(lastStatus) || position != lastPosition || (fresh != null && !fresh.isEmpty())
+                        || preview != null) {
                     ObjectNode s = queue.statusJson(r, queueBase, fresh);
+                    if (preview != null) {
+                        s.putObject("preview").put("step", preview.step()).put("steps", preview.steps())
+                                .put("image", preview.image());
+                        lastPreview = preview.seq();
+                    }
                     out.write(("data: " + Json.write(s) + "\n\n").getBytes(StandardCharsets.UTF_8));
                     out.flush();
                     lastWrite = System.currentTimeMillis();
@@ -468,6 +481,8 @@ final class FalHandler extends Handler.Abstract {
             Thread.currentThread().interrupt();
             x.cb.failed(e);
             return;
+        } finally {
+            if (withPreviews) queue.watchPreviews(id, false);
         }
         x.cb.succeeded();
     }
@@ -540,9 +555,17 @@ final class FalHandler extends Handler.Abstract {
             return;
         }
         if (seg.size() < 2 || !x.method().equals("GET")) throw notFound(path);
+        // Without Authorization the URL is a capability (128-bit random id), served to whoever has it, so that
+        // browsers can load it as they load fal's CDN URLs. With Authorization the caller is authenticated as on every
+        // other route, and a file stored for another key is answered exactly as a missing one (the rule of requests).
+        String authorization = x.header("Authorization");
+        Keys.Caller caller = authorization == null || authorization.isBlank() ? null : auth(x);
         Database.FileRow f = files.find(seg.get(1));
-        if (f == null) throw HttpError.detail(404, "File not found");
+        if (f == null || (caller != null && !Objects.equals(f.keyId(), caller.keyId()))) {
+            throw HttpError.detail(404, "File not found");
+        }
         x.resp.getHeaders().put(HttpHeader.CACHE_CONTROL, "public, max-age=31536000, immutable");
+        x.resp.getHeaders().put(HttpHeader.VARY, "Authorization");
         x.bytes(200, f.contentType(), files.read(f.id()));
     }
 

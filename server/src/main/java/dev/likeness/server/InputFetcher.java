@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.Locale;
+import java.util.Objects;
 
 /**
  * Reads the file an input URL field names: a {@code data:} URI, a file of this server's storage (read from disk), or
@@ -45,15 +46,17 @@ public final class InputFetcher {
      * @param url     the field's value
      * @param selfBase base URL the request was submitted on; URLs under {@code <selfBase>/files/} (or the configured
      *                 public URL) are read from local storage
+     * @param keyId    the request's key (null in open mode): a stored file of another key is answered as missing,
+     *                 as {@code GET /files/…} with that key is (404)
      */
-    public byte[] read(String field, String url, String selfBase) {
+    public byte[] read(String field, String url, String selfBase, String keyId) {
         long limit = config.maxInputFileBytes();
         if (url.regionMatches(true, 0, "data:", 0, 5)) return dataUri(field, url, limit);
         String local = localId(url, selfBase);
         if (local == null && config.publicUrl() != null) local = localId(url, config.publicUrl());
         if (local != null) {
             Database.FileRow f = files.find(local);
-            if (f == null) throw downloadError(field, url, "no such file on this server");
+            if (f == null || !Objects.equals(f.keyId(), keyId)) throw downloadError(field, url, "no such file on this server");
             if (f.size() > limit) throw tooLarge(field, url, limit);
             return files.read(local);
         }

@@ -50,6 +50,10 @@ public final class RequestQueue implements AutoCloseable {
     private final String workerId;
     private java.util.concurrent.ScheduledExecutorService leases;
     private final Object changes = new Object();
+    /** The latest step preview of each running request, and how many streams want them (never stored). */
+    private final Map<String, Preview> previews = new ConcurrentHashMap<>();
+    private final Map<String, java.util.concurrent.atomic.AtomicInteger> previewWatchers = new ConcurrentHashMap<>();
+    private final java.util.concurrent.atomic.AtomicLong previewSeq = new java.util.concurrent.atomic.AtomicLong();
     private final Object work = new Object();
     private final List<Thread> workers = new ArrayList<>();
     private final List<java.util.function.Consumer<Database.RequestRow>> completionListeners =
@@ -84,6 +88,28 @@ public final class RequestQueue implements AutoCloseable {
     /** The endpoint with this id, or null. */
     public Endpoint endpoint(String id) {
         return endpoints.get(id);
+    }
+
+    /** A step preview: a PNG as a data URI; {@code seq} grows with every new one. */
+    public record Preview(long seq, int step, int steps, String image) {}
+
+    /** The latest step preview of a running request, or null. */
+    public Preview preview(String id) {
+        return previews.get(id);
+    }
+
+    /** A status stream that sends previews starts ({@code true}) or stops watching a request. */
+    public void watchPreviews(String id, boolean watching) {
+        if (watching) {
+            previewWatchers.computeIfAbsent(id, k -> new java.util.concurrent.atomic.AtomicInteger()).incrementAndGet();
+        } else {
+            previewWatchers.computeIfPresent(id, (k, n) -> n.decrementAndGet() <= 0 ? null : n);
+        }
+    }
+
+    /** The ids of the served endpoints, sorted. */
+    public List<String> endpointIds() {
+        return endpoints.keySet().stream().sorted().toList();
     }
 
     /**
@@ -360,6 +386,7 @@ public final class RequestQueue implements AutoCloseable {
             running.remove(r.id());
             cancelled.remove(r.id());
             lost.remove(r.id());
+            previews.remove(r.id());
         }
     }
 
@@ -388,18 +415,21 @@ public final class RequestQueue implements AutoCloseable {
     }
 
     private void completed(String id) {
+        // the listeners (ledger, metrics, webhook rows; all local and quick) first, so a caller woken by the change
+        // (a synchronous run answering its result) finds them already counted
+        if (!completionListeners.isEmpty()) {
+            Database.RequestRow row = db.request(id);
+            for (var l : completionListeners) {
+                try {
+                    l.accept(row);
+                } catch (RuntimeException e) {
+                    LOG.log(Level.WARNING, "completion listener failed for request " + id, e);
+                }
+            }
+        }
         changed();
         synchronized (work) {
             work.notifyAll();  // a key under its concurrency limit again may have queued work
-        }
-        if (completionListeners.isEmpty()) return;
-        Database.RequestRow row = db.request(id);
-        for (var l : completionListeners) {
-            try {
-                l.accept(row);
-            } catch (RuntimeException e) {
-                LOG.log(Level.WARNING, "completion listener failed for request " + id, e);
-            }
         }
     }
 
@@ -536,8 +566,20 @@ public final class RequestQueue implements AutoCloseable {
         }
 
         @Override
+        public boolean previewsWanted() {
+            return previewWatchers.containsKey(row.id());
+        }
+
+        @Override
+        public void preview(int step, int steps, byte[] png) {
+            previews.put(row.id(), new Preview(previewSeq.incrementAndGet(), step, steps,
+                    "data:image/png;base64," + java.util.Base64.getEncoder().encodeToString(png)));
+            changed();
+        }
+
+        @Override
         public byte[] readInputFile(String field, String url) {
-            return fetcher.read(field, url, row.baseUrl());
+            return fetcher.read(field, url, row.baseUrl(), row.keyId());
         }
 
         @Override

@@ -55,4 +55,19 @@ public interface RunContext {
 
     /** Stores any output file; returns its fal {@code File} object {@code {url, content_type, file_name, file_size}}. */
     ObjectNode storeFile(byte[] data, String contentType, String fileName, boolean inline);
+
+    /**
+     * Whether someone is watching this request's step previews (a status stream opened with {@code previews=1}, as
+     * the playground does); endpoints compute previews only then.
+     */
+    default boolean previewsWanted() {
+        return false;
+    }
+
+    /**
+     * Publishes a low-resolution look at step {@code step} of {@code steps} (a small PNG); status streams opened
+     * with {@code previews=1} send the latest one. Never stored, never in the logs.
+     */
+    default void preview(int step, int steps, byte[] png) {
+    }
 }

@@ -12,6 +12,7 @@ import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.TinyModel;
 import dev.likeness.pipeline.safety.NsfwjsSafetyChecker;
 import dev.likeness.pipeline.safety.SafetyChecker;
+import dev.likeness.server.endpoints.IdeogramCharacterEndpoint;
 import dev.likeness.server.endpoints.InstantCharacterEndpoint;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
@@ -39,12 +40,17 @@ import javax.imageio.ImageIO;
  * <p>The endpoint under test is {@link #instantCharacter()}: the real pipeline endpoint on the built-in tiny model
  * (the one line to change to run the suites against another implementation of {@code fal-ai/instant-character},
  * such as the model-free test endpoint). It is also served under the sub-path id
- * {@link #SUBPATH_ENDPOINT}, so each client's owner/app URL building for such ids is exercised.
+ * {@link #SUBPATH_ENDPOINT}, so each client's owner/app URL building for such ids is exercised. Next to it the
+ * real {@code fal-ai/ideogram/character} ({@link #ideogram()}, same tiny model, TURBO, 64×64): each client also runs
+ * it through {@code subscribe} / the queue and {@code run}, checked by {@link #checkIdeogramOutput}, and gets its 422
+ * for a conflicting field ({@link #checkIdeogramConflict}).
  */
 final class Conformance implements AutoCloseable {
     static final String ENDPOINT = InstantCharacterInput.ENDPOINT_ID;
     /** A three-part id: the clients poll it at {@code /queue/acme/studio/requests/…}. */
     static final String SUBPATH_ENDPOINT = "acme/studio/character";
+    /** The second endpoint, polled by the clients at {@code /queue/fal-ai/ideogram/requests/…}. */
+    static final String IDEOGRAM = IdeogramCharacterInput.ENDPOINT_ID;
     /** Output side and steps of every normal request; the slow one (held IN_PROGRESS for cancellation) has more. */
     static final int SIDE = 64, STEPS = 2, SLOW_STEPS = 40, SEED = 7;
     /** Steps of a request that runs over 10 s on {@link #longRunning()} (fal-java's read timeout is 10 s), so a
@@ -56,6 +62,11 @@ final class Conformance implements AutoCloseable {
         return new InstantCharacterEndpoint(Tiny.PIPELINE, Tiny.BACKEND, Tiny.SAFETY);
         // the test endpoint instead (no model; the same schema, images drawn flat):
         // FakeCharacterEndpoint fake = new FakeCharacterEndpoint(); fake.stepMillis = 50; return fake;
+    }
+
+    /** The real {@code fal-ai/ideogram/character} endpoint on the same tiny model and safety checker. */
+    static Endpoint ideogram() {
+        return new IdeogramCharacterEndpoint(Tiny.PIPELINE, Tiny.BACKEND, Tiny.SAFETY);
     }
 
     /** The tiny model and the default safety checker (as {@code likeness serve}), loaded once for all the suites of
@@ -86,14 +97,22 @@ final class Conformance implements AutoCloseable {
     final Path reference;
     final HttpClient client;
 
+    /** Both real endpoints (instant-character also under {@link #SUBPATH_ENDPOINT}). */
     Conformance(Path dir) throws Exception {
-        this(dir, instantCharacter());
+        this(dir, instantCharacter(), ideogram());
     }
 
+    /** {@code ep} as {@code fal-ai/instant-character} (and under {@link #SUBPATH_ENDPOINT}) only. */
     Conformance(Path dir, Endpoint ep) throws Exception {
+        this(dir, ep, null);
+    }
+
+    private Conformance(Path dir, Endpoint ep, Endpoint ideogram) throws Exception {
         this.dir = Files.createDirectories(dir);
+        List<Endpoint> endpoints = new ArrayList<>(List.of(ep, renamed(ep, SUBPATH_ENDPOINT)));
+        if (ideogram != null) endpoints.add(ideogram);
         server = new LikenessServer(new ServerConfig(dir.resolve("data")).host("127.0.0.1").port(0).tlsPort(0)
-                .openAccess(false), List.of(ep, renamed(ep, SUBPATH_ENDPOINT))).start();
+                .openAccess(false), endpoints).start();
         key = server.keys().create();
         http = "http://127.0.0.1:" + server.port();
         httpsHostPort = "127.0.0.1:" + server.tlsPort();
@@ -135,6 +154,25 @@ final class Conformance implements AutoCloseable {
         return o;
     }
 
+    /** An ideogram/character input: the cheapest real run (TURBO, {@code SIDE}², one image, MagicPrompt on). */
+    static ObjectNode ideogramInput(String referenceUrl) {
+        ObjectNode o = Json.object();
+        o.put("prompt", "a knight in armour");
+        o.putArray("reference_image_urls").add(referenceUrl);
+        o.putObject("image_size").put("width", SIDE).put("height", SIDE);
+        o.put("rendering_speed", "TURBO");
+        o.put("seed", SEED);
+        return o;
+    }
+
+    /** {@link #ideogramInput} with a conflict the endpoint refuses: {@code style_codes} with {@code style} FICTION. */
+    static ObjectNode ideogramConflict(String referenceUrl) {
+        ObjectNode o = ideogramInput(referenceUrl);
+        o.put("style", "FICTION");
+        o.putArray("style_codes").add("AAFF5733");
+        return o;
+    }
+
     /** The settings file handed to a client script. */
     Path scriptConfig(String base) throws IOException {
         ObjectNode c = Json.object();
@@ -146,6 +184,9 @@ final class Conformance implements AutoCloseable {
         c.put("reference", reference.toString());
         c.set("input", input("REFERENCE_URL", STEPS));
         c.set("slow_input", input("REFERENCE_URL", SLOW_STEPS));
+        c.put("ideogram_endpoint", IDEOGRAM);
+        c.set("ideogram_input", ideogramInput("REFERENCE_URL"));
+        c.set("ideogram_conflict", ideogramConflict("REFERENCE_URL"));
         Path f = dir.resolve("client-config-" + System.nanoTime() + ".json");
         Files.writeString(f, Json.write(c));
         return f;
@@ -177,6 +218,43 @@ final class Conformance implements AutoCloseable {
         assertEquals("a knight in armour", out.path("prompt").asText(), call + ": prompt");
         assertEquals("[false]", out.path("has_nsfw_concepts").toString(), call);
         assertTrue(out.path("timings").isObject(), call + ": timings");
+    }
+
+    /**
+     * An ideogram/character output exactly as its schema shows it: {@code {images: [File], seed}} — nothing else —
+     * each {@code File} {@code {url, content_type, file_name, file_size}} served by us, a {@code SIDE}² PNG.
+     */
+    void checkIdeogramOutput(String call, JsonNode out) throws Exception {
+        assertNotNull(out, call + ": no output");
+        List<String> keys = new ArrayList<>();
+        out.fieldNames().forEachRemaining(keys::add);
+        assertEquals(List.of("images", "seed"), keys, call + ": output keys of " + out);
+        assertEquals(SEED, out.path("seed").asLong(), call + ": seed");
+        JsonNode images = out.path("images");
+        assertEquals(1, images.size(), call + ": images in " + out);
+        JsonNode img = images.get(0);
+        String url = img.path("url").asText();
+        assertTrue(url.startsWith(http + "/files/") || url.startsWith("https://" + httpsHostPort + "/files/"),
+                call + ": image URL not ours: " + url);
+        assertEquals("image/png", img.path("content_type").asText(), call);
+        assertTrue(img.path("file_name").asText().endsWith(".png"), call + ": file_name in " + img);
+        HttpResponse<byte[]> r = client.send(HttpRequest.newBuilder(URI.create(url)).timeout(Duration.ofSeconds(10)).build(),
+                HttpResponse.BodyHandlers.ofByteArray());
+        assertEquals(200, r.statusCode(), call + ": GET " + url);
+        assertEquals(img.path("file_size").asLong(), r.body().length, call + ": file_size");
+        BufferedImage decoded = ImageIO.read(new ByteArrayInputStream(r.body()));
+        assertNotNull(decoded, call + ": not an image at " + url);
+        assertEquals(SIDE, decoded.getWidth(), call);
+        assertEquals(SIDE, decoded.getHeight(), call);
+    }
+
+    /** The 422 body of {@link #ideogramConflict}: one FastAPI item at {@code ["body","style_codes"]} naming the style. */
+    static void checkIdeogramConflict(String call, JsonNode body) {
+        JsonNode detail = body.path("detail");
+        assertEquals(1, detail.size(), call + ": " + body);
+        assertEquals("[\"body\",\"style_codes\"]", detail.get(0).path("loc").toString(), call + ": " + body);
+        assertEquals("value_error", detail.get(0).path("type").asText(), call + ": " + body);
+        assertTrue(detail.get(0).path("msg").asText().contains("FICTION"), call + ": " + body);
     }
 
     /** The uploaded file is served back byte for byte. */

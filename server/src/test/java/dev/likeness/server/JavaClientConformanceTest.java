@@ -21,6 +21,9 @@ import ai.fal.client.type.RequestLog;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.google.gson.JsonObject;
+import java.net.URI;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -35,7 +38,9 @@ import org.junit.jupiter.api.io.TempDir;
  * The official Java client, {@code ai.fal.client:fal-client:0.7.1} (a test dependency), against a running server.
  * It is pointed at Likeness the only way it allows: {@code proxyUrl} (every call goes to that URL with the real fal
  * URL in {@code X-Fal-Target-Url}). Covers {@code subscribe} (queue updates, logs), {@code queue().submit / status /
- * subscribeToStatus} (the status stream) {@code / result}, {@code run}, a sub-path endpoint id and a 422.
+ * subscribeToStatus} (the status stream) {@code / result}, {@code run}, a sub-path endpoint id and a 422 — and on
+ * {@code fal-ai/ideogram/character}: {@code subscribe} (logs, owner/app polling), {@code run}, and the 422 of a
+ * conflicting {@code style_codes} through {@code run} and {@code queue().submit / subscribeToStatus / status / result}.
  */
 class JavaClientConformanceTest {
     @TempDir
@@ -172,6 +177,52 @@ class JavaClientConformanceTest {
                 .input(input(Conformance.STEPS)).resultType(JsonObject.class).logs(true).onQueueUpdate(updates::add).build());
         c.checkOutput("subscribe (sub-path id)", json(sub.getData()));
         assertTrue(updates.getLast().getStatusUrl().contains("/queue/acme/studio/requests/"), updates.getLast().getStatusUrl());
+    }
+
+    @Test
+    void ideogramSubscribeQueueRunAndConflict() throws Exception {
+        String ep = Conformance.IDEOGRAM;
+        Map<String, Object> in = Json.MAPPER.convertValue(Conformance.ideogramInput(reference), Map.class);
+        List<QueueStatus.StatusUpdate> updates = new CopyOnWriteArrayList<>();
+        Output<JsonObject> sub = fal.subscribe(ep, SubscribeOptions.<JsonObject>builder()
+                .input(in).resultType(JsonObject.class).logs(true).onQueueUpdate(updates::add).build());
+        Conformance.checkRequestId("ideogram subscribe", sub.getRequestId());
+        c.checkIdeogramOutput("ideogram subscribe", json(sub.getData()));
+        QueueStatus.StatusUpdate last = updates.getLast();
+        assertTrue(last instanceof QueueStatus.Completed, "last update " + last);
+        // the client polls the owner/app form of the three-part id
+        assertTrue(last.getStatusUrl().startsWith(c.http + "/queue/fal-ai/ideogram/requests/"), last.getStatusUrl());
+        List<RequestLog> logs = new java.util.ArrayList<>();
+        for (var u : updates) {
+            if (u instanceof QueueStatus.InProgress p && p.getLogs() != null) logs.addAll(p.getLogs());
+            if (u instanceof QueueStatus.Completed d && d.getLogs() != null) logs.addAll(d.getLogs());
+        }
+        Conformance.checkLogs("ideogram subscribe", logsOf(logs));
+
+        Output<JsonObject> run = fal.run(ep, RunOptions.withInput(in));
+        Conformance.checkRequestId("ideogram run", run.getRequestId());
+        c.checkIdeogramOutput("ideogram run", json(run.getData()));
+
+        Map<String, Object> bad = Json.MAPPER.convertValue(Conformance.ideogramConflict(reference), Map.class);
+        FalException e = assertThrows(FalException.class, () -> fal.run(ep, RunOptions.withInput(bad)));
+        assertTrue(e.getMessage().contains("422"), e.getMessage());
+        // through the queue (submit / status stream / result): the request completes with the error and its result is
+        // the 422 (fal-java keeps only the status of an error, so the body is read from the same result URL directly)
+        QueueStatus.InQueue conflict = fal.queue().submit(ep, QueueSubmitOptions.withInput(bad));
+        Conformance.checkRequestId("ideogram submit", conflict.getRequestId());
+        QueueStatus.Completed done = fal.queue().subscribeToStatus(ep, QueueSubscribeOptions.builder()
+                .requestId(conflict.getRequestId()).logs(true).build());
+        assertEquals(conflict.getRequestId(), done.getRequestId());
+        QueueStatus.StatusUpdate status = fal.queue().status(ep,
+                QueueStatusOptions.builder().requestId(conflict.getRequestId()).build());
+        assertTrue(status instanceof QueueStatus.Completed, "ideogram status: " + status);
+        FalException r = assertThrows(FalException.class,
+                () -> fal.queue().result(ep, QueueResultOptions.withRequestId(conflict.getRequestId())));
+        assertTrue(r.getMessage().contains("422"), r.getMessage());
+        HttpResponse<String> stored = c.client.send(HttpRequest.newBuilder(URI.create(conflict.getResponseUrl()))
+                .header("Authorization", "Key " + c.key).build(), HttpResponse.BodyHandlers.ofString());
+        assertEquals(422, stored.statusCode(), stored.body());
+        Conformance.checkIdeogramConflict("ideogram run (conflict)", Json.parse(stored.body()));
     }
 
     @Test

@@ -19,7 +19,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code proxyUrl: {url, when: "always"}}. The script {@code src/test/clients/node/conformance.cjs} makes the calls
  * and prints what they returned; this test checks it: {@code storage.upload}, {@code subscribe} (polling and
  * streaming, queue updates with logs, a sub-path endpoint id), {@code queue.submit / status / streamStatus / result /
- * cancel} (queued, running, completed), {@code run}, a 422. Skipped, with the reason, when node or npm is missing or
+ * cancel} (queued, running, completed), {@code run}, a 422; on {@code fal-ai/ideogram/character} {@code subscribe},
+ * {@code run} and the 422 of a conflicting field. Skipped, with the reason, when node or npm is missing or
  * the package cannot be installed. Run over HTTP and over HTTPS (the generated CA in {@code NODE_EXTRA_CA_CERTS}).
  */
 class NodeClientConformanceTest {
@@ -127,6 +128,18 @@ class NodeClientConformanceTest {
             assertEquals("ValidationError", invalid.path("name").asText(), invalid.toString());
             assertEquals(422, invalid.path("status").asInt());
             assertEquals("image_size", invalid.path("body").path("detail").get(0).path("loc").get(1).asText(), invalid.toString());
+
+            JsonNode ideogram = r.path("ideogram");
+            JsonNode isub = ideogram.path("subscribe");
+            Conformance.checkRequestId("ideogram subscribe", isub.path("requestId").asText());
+            c.checkIdeogramOutput("ideogram subscribe", isub.path("data"));
+            checkUpdates("ideogram subscribe", isub.path("updates"), isub.path("requestId").asText());
+            Conformance.checkRequestId("ideogram run", ideogram.path("run").path("requestId").asText());
+            c.checkIdeogramOutput("ideogram run", ideogram.path("run").path("data"));
+            JsonNode conflict = ideogram.path("conflict");
+            assertEquals("ValidationError", conflict.path("name").asText(), conflict.toString());
+            assertEquals(422, conflict.path("status").asInt(), conflict.toString());
+            Conformance.checkIdeogramConflict("ideogram run (conflict)", conflict.path("body"));
         }
     }
 

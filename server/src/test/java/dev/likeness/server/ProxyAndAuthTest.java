@@ -1,10 +1,13 @@
 package dev.likeness.server;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.net.URI;
+import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.util.List;
@@ -102,6 +105,66 @@ class ProxyAndAuthTest {
             String bId = b.substring(0, b.indexOf(':'));
             assertTrue(h.server.keys().revoke(bId));
             assertEquals(401, h.get(status, "Authorization", "Key " + b).statusCode(), "revoked");
+        }
+    }
+
+    /**
+     * Files belong to the key that stored them (an upload, or a request's outputs). {@code GET /files/…} with an
+     * {@code Authorization: Key} of another key is 404 exactly as an unknown file, with the owner's key 200, with a
+     * bad key 401, and without {@code Authorization} 200 (a capability URL, as fal's CDN: browsers load it in
+     * {@code <img src>}). A request of another key cannot read the file as an input either.
+     */
+    @Test
+    void filesAreIsolatedByKeyWhenAKeyIsPresented() throws Exception {
+        try (Harness h = new Harness(dir, new FakeCharacterEndpoint())) {
+            String a = h.server.keys().create();
+            String b = h.server.keys().create();
+            String[] keyA = {"Authorization", "Key " + a}, keyB = {"Authorization", "Key " + b};
+            byte[] png = FakeCharacterEndpoint.png(24, 24, 0x336699);
+
+            // A uploads (fal-js flow: initiate → PUT)
+            JsonNode init = Harness.json(h.post("/storage/upload/initiate",
+                    "{\"content_type\":\"image/png\",\"file_name\":\"ref.png\"}", keyA));
+            String upload = init.get("file_url").asText();
+            assertEquals(200, h.http.send(HttpRequest.newBuilder(URI.create(init.get("upload_url").asText()))
+                    .header("Content-Type", "image/png").PUT(HttpRequest.BodyPublishers.ofByteArray(png)).build(),
+                    HttpResponse.BodyHandlers.discarding()).statusCode());
+            // B uploads (the Python client's flow: token → POST /files/upload)
+            JsonNode tok = Harness.json(h.post("/storage/auth/token", "{}", keyB));
+            HttpResponse<String> up = h.http.send(HttpRequest.newBuilder(URI.create(tok.get("base_url").asText() + "/files/upload"))
+                    .header("Authorization", "Bearer " + tok.get("token").asText()).header("Content-Type", "image/png")
+                    .header("X-Fal-File-Name", "b.png").POST(HttpRequest.BodyPublishers.ofByteArray(png)).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            String uploadB = Harness.json(up).get("access_url").asText();
+            // A's request stores its output image under A
+            HttpResponse<String> run = h.post("/fal-ai/instant-character", Json.write(Harness.input()), keyA);
+            assertEquals(200, run.statusCode(), run.body());
+            String output = Harness.json(run).get("images").get(0).get("url").asText();
+
+            HttpResponse<String> unknown = h.get(h.base + "/files/" + "0".repeat(32) + "/x.png", keyB);
+            assertEquals(404, unknown.statusCode());
+            for (String url : List.of(upload, output)) {
+                HttpResponse<String> other = h.get(url, keyB);
+                assertEquals(404, other.statusCode(), "another key: " + url);
+                assertEquals(unknown.body(), other.body(), "answered exactly as a missing file");
+                assertEquals(200, h.get(url, keyA).statusCode(), "the owner's key: " + url);
+                assertEquals("Authorization", h.get(url, keyA).headers().firstValue("Vary").orElse(null));
+                assertEquals(200, h.getBytes(url).statusCode(), "no Authorization: the capability URL: " + url);
+                assertEquals(401, h.get(url, "Authorization", "Key nope:nope").statusCode(), "a bad key");
+            }
+            assertArrayEquals(png, h.getBytes(upload).body());
+            assertEquals(404, h.get(uploadB, keyA).statusCode());
+            assertEquals(200, h.get(uploadB, keyB).statusCode());
+
+            // as a request input: the owner's request reads it, another key's request gets a download error
+            assertEquals(200, h.post("/fal-ai/instant-character", Json.write(Harness.input().put("image_url", upload)),
+                    keyA).statusCode());
+            HttpResponse<String> foreign = h.post("/fal-ai/instant-character",
+                    Json.write(Harness.input().put("image_url", upload)), keyB);
+            assertEquals(422, foreign.statusCode(), foreign.body());
+            JsonNode item = Harness.json(foreign).get("detail").get(0);
+            assertEquals("file_download_error", item.get("type").asText(), foreign.body());
+            assertEquals("[\"body\",\"image_url\"]", item.get("loc").toString());
         }
     }
 

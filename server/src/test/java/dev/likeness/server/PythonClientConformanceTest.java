@@ -23,7 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code upload_file}, {@code subscribe} (logs, queue updates, a sub-path id), {@code submit}, {@code status},
  * {@code result}, the handle's {@code iter_events / get / cancel}, {@code cancel} (queued, running, completed),
  * {@code run}, a 422, and the asyncio client ({@code upload_file_async}, {@code subscribe_async}, {@code submit_async}
- * and its handle, {@code run_async}). Skipped, with the reason, when python3 is missing or the package cannot be installed.
+ * and its handle, {@code run_async}); on {@code fal-ai/ideogram/character} {@code subscribe}, {@code run} and the 422 of
+ * a conflicting field. Skipped, with the reason, when python3 is missing or the package cannot be installed.
  */
 class PythonClientConformanceTest {
     static final String VERSION = "1.0.3";
@@ -135,6 +136,19 @@ class PythonClientConformanceTest {
             assertEquals("FalClientHTTPError", invalid.path("name").asText(), invalid.toString());
             assertEquals(422, invalid.path("status").asInt());
             assertEquals("image_size", invalid.path("body").path("detail").get(0).path("loc").get(1).asText(), invalid.toString());
+
+            JsonNode ideogram = r.path("ideogram");
+            JsonNode isub = ideogram.path("subscribe");
+            Conformance.checkRequestId("ideogram subscribe", isub.path("request_id").asText());
+            c.checkIdeogramOutput("ideogram subscribe", isub.path("data"));
+            JsonNode iupdates = isub.path("updates");
+            assertEquals("Completed", iupdates.get(iupdates.size() - 1).path("status").asText(), iupdates.toString());
+            Conformance.checkLogs("ideogram subscribe", iupdates.get(iupdates.size() - 1).path("logs"));
+            c.checkIdeogramOutput("ideogram run", ideogram.path("run").path("data"));
+            JsonNode conflict = ideogram.path("conflict");
+            assertEquals("FalClientHTTPError", conflict.path("name").asText(), conflict.toString());
+            assertEquals(422, conflict.path("status").asInt(), conflict.toString());
+            Conformance.checkIdeogramConflict("ideogram run (conflict)", conflict.path("body"));
         }
     }
 }

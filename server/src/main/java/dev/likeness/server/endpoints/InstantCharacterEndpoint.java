@@ -135,7 +135,7 @@ public final class InstantCharacterEndpoint implements Endpoint {
                     (float) in.guidanceScale(), in.numInferenceSteps(), in.numImages(), seed);
             ctx.log(String.format(Locale.ROOT, "generating %d image(s) %s, %d steps, seed %d", in.numImages(), size,
                     in.numInferenceSteps(), seed));
-            result = pipeline.generate(request, new Listener(ctx), ctx::cancelled);
+            result = pipeline.generate(request, new Listener(ctx, pipeline, backend, size), ctx::cancelled);
         } catch (CancellationException e) {
             throw EndpointException.cancelled();
         } finally {
@@ -225,12 +225,26 @@ public final class InstantCharacterEndpoint implements Endpoint {
         }
     }
 
-    /** Phase timings as log lines, denoising steps as progress (which also stops a cancelled run). */
+    /**
+     * Phase timings as log lines, denoising steps as progress (which also stops a cancelled run), and, while a status
+     * stream asks for them ({@link RunContext#previewsWanted()}), a step preview: the latents through the VAE's
+     * latent-to-RGB approximation ({@link InstantCharacterPipeline#latentPreview()}), at most every
+     * {@value #PREVIEW_EVERY_MS} ms and always at the last step.
+     */
+    static final long PREVIEW_EVERY_MS = 250;
+
     private static final class Listener implements InstantCharacterPipeline.Listener {
         private final RunContext ctx;
+        private final InstantCharacterPipeline pipeline;
+        private final CpuBackend backend;
+        private final ImageSize size;
+        private long lastPreview;
 
-        Listener(RunContext ctx) {
+        Listener(RunContext ctx, InstantCharacterPipeline pipeline, CpuBackend backend, ImageSize size) {
             this.ctx = ctx;
+            this.pipeline = pipeline;
+            this.backend = backend;
+            this.size = size;
         }
 
         @Override
@@ -242,6 +256,12 @@ public final class InstantCharacterEndpoint implements Endpoint {
 
         @Override
         public void step(int step, int steps, Tensor latents) {
+            long now = System.currentTimeMillis();
+            if (ctx.previewsWanted() && (step == steps || now - lastPreview >= PREVIEW_EVERY_MS)) {
+                lastPreview = now;
+                ctx.preview(step, steps, OutputImages.png(
+                        pipeline.latentPreview().image(latents, backend, size.width(), size.height())));
+            }
             ctx.progress("step", step, steps);
         }
     }
