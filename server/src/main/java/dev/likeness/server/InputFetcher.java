@@ -8,37 +8,51 @@ import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.URLDecoder;
-import java.net.UnknownHostException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.eclipse.jetty.client.InputStreamResponseListener;
+import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.client.Response;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpMethod;
 
 /**
  * Reads the file an input URL field names: a {@code data:} URI, a file of this server's storage (read from disk), or
  * an http(s) URL (fetched with a size and time limit, following at most 5 redirects, each hop refused when it
  * resolves to a loopback, private, link-local, multicast or unspecified address unless the configuration allows
- * private fetches or lists the host in {@link ServerConfig#fetchAllowHosts}). Every failure is a 422 in fal's model-error form ({@code file_download_error},
+ * private fetches or lists the host in {@link ServerConfig#fetchAllowHosts}). The connection goes to exactly the
+ * addresses that were checked, so a DNS answer that changes after the check is never used ({@link OutboundHttp}).
+ * Every failure is a 422 in fal's model-error form ({@code file_download_error},
  * {@code file_too_large}) naming the field.
  */
-public final class InputFetcher {
+public final class InputFetcher implements AutoCloseable {
     private static final int MAX_REDIRECTS = 5;
 
     private final FileStore files;
     private final ServerConfig config;
-    private final HttpClient http;
+    private final OutboundHttp http;
 
     public InputFetcher(FileStore files, ServerConfig config) {
+        this(files, config, OutboundHttp.SYSTEM);
+    }
+
+    /** With a given name resolution (tests). */
+    InputFetcher(FileStore files, ServerConfig config, OutboundHttp.NameResolver dns) {
         this.files = files;
         this.config = config;
-        this.http = HttpClient.newBuilder()
-                .followRedirects(HttpClient.Redirect.NEVER)
-                .connectTimeout(config.fetchTimeout())
-                .build();
+        this.http = new OutboundHttp(config, "likeness-fetch", config.fetchTimeout(), dns);
+    }
+
+    /** Stops the HTTP client. */
+    @Override
+    public void close() {
+        http.close();
     }
 
     /**
@@ -79,49 +93,73 @@ public final class InputFetcher {
     }
 
     private byte[] fetch(String field, String original, URI uri, long limit) {
+        long timeout = config.fetchTimeout().toMillis();
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
             if (!scheme.equals("http") && !scheme.equals("https")) {
                 throw downloadError(field, original, "only http, https and data URLs are supported");
             }
             if (uri.getHost() == null) throw downloadError(field, original, "the URL has no host");
-            if (!config.allowPrivateFetch() && !config.fetchAllowHosts().contains(uri.getHost().toLowerCase(Locale.ROOT))) {
-                checkPublic(field, original, uri.getHost());
-            }
-            HttpResponse<InputStream> resp;
+            // the host is resolved and checked by the client's resolver, which connects only to the checked addresses
+            Request request = http.client().newRequest(uri).method(HttpMethod.GET).followRedirects(false);
+            InputStreamResponseListener listener = new InputStreamResponseListener();
+            request.send(listener);
+            Response resp;
             try {
-                resp = http.send(HttpRequest.newBuilder(uri).timeout(config.fetchTimeout()).GET().build(),
-                        HttpResponse.BodyHandlers.ofInputStream());
-            } catch (IOException e) {
-                throw downloadError(field, original, "the server could not be reached (" + e.getClass().getSimpleName() + ")");
+                resp = listener.get(timeout, TimeUnit.MILLISECONDS);
+            } catch (ExecutionException e) {
+                throw unreachable(field, original, uri.getHost(), e.getCause());
+            } catch (TimeoutException e) {
+                request.abort(e);
+                throw downloadError(field, original, "the server could not be reached (HttpTimeoutException)");
             } catch (InterruptedException e) {
+                request.abort(e);
                 Thread.currentThread().interrupt();
                 throw downloadError(field, original, "interrupted");
             }
-            int code = resp.statusCode();
-            if (code >= 300 && code < 400 && resp.headers().firstValue("location").isPresent()) {
-                close(resp.body());
-                uri = uri.resolve(resp.headers().firstValue("location").get());
+            InputStream body = listener.getInputStream();
+            int code = resp.getStatus();
+            String location = resp.getHeaders().get(HttpHeader.LOCATION);
+            if (code >= 300 && code < 400 && location != null) {
+                close(body);
+                uri = uri.resolve(location);
                 continue;
             }
             if (code != 200) {
-                close(resp.body());
+                close(body);
                 throw downloadError(field, original, "the server answered HTTP " + code);
             }
-            long declared = resp.headers().firstValueAsLong("content-length").orElse(-1);
+            long declared = resp.getHeaders().getLongField(HttpHeader.CONTENT_LENGTH);
             if (declared > limit) {
-                close(resp.body());
+                close(body);
                 throw tooLarge(field, original, limit);
             }
-            try (InputStream in = resp.body()) {
+            try (InputStream in = body) {
                 byte[] data = in.readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
                 if (data.length > limit) throw tooLarge(field, original, limit);
                 return data;
             } catch (IOException e) {
-                throw downloadError(field, original, "the download broke off (" + e.getClass().getSimpleName() + ")");
+                throw downloadError(field, original, "the download broke off (" + rootName(e) + ")");
             }
         }
         throw downloadError(field, original, "more than " + MAX_REDIRECTS + " redirects");
+    }
+
+    /** The error of a request that got no response: refused address, unknown host, or the connection failed. */
+    private static EndpointException unreachable(String field, String url, String host, Throwable failure) {
+        OutboundHttp.RefusedAddressException refused = OutboundHttp.refusal(failure);
+        if (refused != null) {
+            return downloadError(field, url, "the host resolves to a loopback, private or link-local address ("
+                    + refused.address().getHostAddress() + "), which this server does not fetch");
+        }
+        if (OutboundHttp.unknownHost(failure) != null) return downloadError(field, url, "the host '" + host + "' does not resolve");
+        return downloadError(field, url, "the server could not be reached (" + rootName(failure) + ")");
+    }
+
+    private static String rootName(Throwable t) {
+        Throwable root = t;
+        for (int depth = 0; root.getCause() != null && depth < 16; depth++) root = root.getCause();
+        return root.getClass().getSimpleName();
     }
 
     private static void close(InputStream in) {
@@ -129,21 +167,6 @@ public final class InputFetcher {
             in.close();
         } catch (IOException ignored) {
             // the body is abandoned either way
-        }
-    }
-
-    private static void checkPublic(String field, String url, String host) {
-        InetAddress[] addresses;
-        try {
-            addresses = InetAddress.getAllByName(host.startsWith("[") ? host.substring(1, host.length() - 1) : host);
-        } catch (UnknownHostException e) {
-            throw downloadError(field, url, "the host '" + host + "' does not resolve");
-        }
-        for (InetAddress a : addresses) {
-            if (!isPublic(a)) {
-                throw downloadError(field, url, "the host resolves to a loopback, private or link-local address ("
-                        + a.getHostAddress() + "), which this server does not fetch");
-            }
         }
     }
 

@@ -27,6 +27,7 @@ public final class LikenessServer implements AutoCloseable {
     private final Keys keys;
     private final RequestQueue queue;
     private final Webhooks webhooks;
+    private final InputFetcher fetcher;
     private final Ledger ledger;
     private final Metrics metrics;
     private final java.util.concurrent.ScheduledExecutorService sweeper;
@@ -63,7 +64,7 @@ public final class LikenessServer implements AutoCloseable {
         this.objects = objects;
         this.files = new FileStore(db, objects);
         this.keys = new Keys(db, config.openAccess());
-        this.queue = new RequestQueue(db, files, new InputFetcher(files, config), config, byId);
+        this.queue = new RequestQueue(db, files, fetcher = new InputFetcher(files, config), config, byId);
         this.webhooks = new Webhooks(db, WebhookKey.loadOrCreate(config.dataDir()), config);
         this.ledger = new Ledger(db, byId);
         this.metrics = new Metrics(db);
@@ -211,6 +212,7 @@ public final class LikenessServer implements AutoCloseable {
         sweeper.shutdownNow();
         queue.close();
         webhooks.close();
+        fetcher.close();
         jetty.stop();
         objects.close();
         db.close();

@@ -2,17 +2,22 @@ package dev.likeness.server;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.URI;
-import java.net.UnknownHostException;
-import java.net.http.HttpClient;
-import java.net.http.HttpRequest;
-import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import org.eclipse.jetty.client.BytesRequestContent;
+import org.eclipse.jetty.client.InputStreamResponseListener;
+import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.client.Response;
+import org.eclipse.jetty.http.HttpMethod;
 
 /**
  * Webhook delivery (fal-protocol.md §10). When a request submitted with {@code ?fal_webhook=URL} completes, its
@@ -30,7 +35,8 @@ import java.util.logging.Logger;
  * due time are in the database, so a restart loses nothing; a completion whose delivery row was not yet written when
  * the server died is found again at start. Redirects are not followed, and the target must resolve to public
  * addresses under the same rule as input fetches ({@link ServerConfig#allowPrivateFetch},
- * {@link ServerConfig#fetchAllowHosts}); a refused target fails at once.
+ * {@link ServerConfig#fetchAllowHosts}), checked on the addresses the connection then uses ({@link OutboundHttp}: a
+ * DNS answer that changes after the check is never used); a refused target fails at once.
  */
 public final class Webhooks implements AutoCloseable {
     private static final Logger LOG = Logger.getLogger(Webhooks.class.getName());
@@ -40,17 +46,21 @@ public final class Webhooks implements AutoCloseable {
     private final Store db;
     private final WebhookKey key;
     private final ServerConfig config;
-    private final HttpClient http;
+    private final OutboundHttp http;
     private final Object wake = new Object();
     private volatile boolean stopping;
     private Thread thread;
 
     public Webhooks(Store db, WebhookKey key, ServerConfig config) {
+        this(db, key, config, OutboundHttp.SYSTEM);
+    }
+
+    /** With a given name resolution (tests). */
+    Webhooks(Store db, WebhookKey key, ServerConfig config, OutboundHttp.NameResolver dns) {
         this.db = db;
         this.key = key;
         this.config = config;
-        this.http = HttpClient.newBuilder().followRedirects(HttpClient.Redirect.NEVER)
-                .connectTimeout(config.webhookTimeout()).build();
+        this.http = new OutboundHttp(config, "likeness-webhooks", config.webhookTimeout(), dns);
     }
 
     /** Whether a {@code fal_webhook} value can be delivered to at all (an absolute http(s) URL with a host). */
@@ -147,24 +157,47 @@ public final class Webhooks implements AutoCloseable {
             } else {
                 byte[] body = w.body().getBytes(StandardCharsets.UTF_8);
                 String ts = Long.toString(now / 1000);
-                HttpRequest req = HttpRequest.newBuilder(uri).timeout(config.webhookTimeout())
-                        .header("Content-Type", "application/json")
-                        .header("User-Agent", "likeness-webhooks/0.1")
-                        .header("X-Fal-Webhook-Request-Id", w.requestId())
-                        .header("X-Fal-Webhook-User-Id", w.userId())
-                        .header("X-Fal-Webhook-Timestamp", ts)
-                        .header("X-Fal-Webhook-Signature", key.sign(w.requestId(), w.userId(), ts, body))
-                        .POST(HttpRequest.BodyPublishers.ofByteArray(body)).build();
-                HttpResponse<Void> resp = http.send(req, HttpResponse.BodyHandlers.discarding());
-                if (resp.statusCode() / 100 == 2) {
+                // the host is resolved and checked by the client's resolver, which connects only to checked addresses
+                Request req = http.client().newRequest(uri).method(HttpMethod.POST).followRedirects(false)
+                        .headers(h -> h.put("User-Agent", "likeness-webhooks/0.1")
+                                .put("X-Fal-Webhook-Request-Id", w.requestId())
+                                .put("X-Fal-Webhook-User-Id", w.userId())
+                                .put("X-Fal-Webhook-Timestamp", ts)
+                                .put("X-Fal-Webhook-Signature", key.sign(w.requestId(), w.userId(), ts, body)))
+                        .body(new BytesRequestContent("application/json", body));
+                InputStreamResponseListener listener = new InputStreamResponseListener();
+                req.send(listener);
+                Response resp;
+                try {
+                    resp = listener.get(config.webhookTimeout().toMillis(), TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    req.abort(e);
+                    throw e;
+                } catch (InterruptedException e) {
+                    req.abort(e);
+                    throw e;
+                }
+                try (InputStream ignored = listener.getInputStream()) {
+                    // the answer's body is not read
+                }
+                if (resp.getStatus() / 100 == 2) {
                     db.webhookAttempt(w.seq(), true, false, now, null, now);
                     return;
                 }
-                error = "HTTP " + resp.statusCode();
+                error = "HTTP " + resp.getStatus();
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return;
+        } catch (ExecutionException e) {
+            OutboundHttp.RefusedAddressException refused = OutboundHttp.refusal(e);
+            if (refused != null) {
+                error = refusedMessage(refused.address());
+                permanent = true;
+            } else {
+                Throwable c = e.getCause() == null ? e : e.getCause();
+                error = c.getClass().getSimpleName() + (c.getMessage() == null ? "" : ": " + c.getMessage());
+            }
         } catch (Exception e) {
             error = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
         }
@@ -178,23 +211,14 @@ public final class Webhooks implements AutoCloseable {
         }
     }
 
-    /** Why a target is refused (not http(s), or a non-public address), or null. */
-    private String refusal(URI uri) {
-        if (!validUrl(uri.toString())) return "not an http(s) URL";
-        if (config.allowPrivateFetch()) return null;
-        String host = uri.getHost();
-        if (config.fetchAllowHosts().contains(host)) return null;
-        try {
-            for (InetAddress a : InetAddress.getAllByName(host.startsWith("[") ? host.substring(1, host.length() - 1) : host)) {
-                if (!InputFetcher.isPublic(a)) {
-                    return "the host resolves to a loopback, private or link-local address (" + a.getHostAddress()
-                            + "), which this server does not call";
-                }
-            }
-        } catch (UnknownHostException e) {
-            return null;  // a DNS failure may pass: retried like any other failure
-        }
-        return null;
+    /** Why a target is refused before any lookup (not http(s)), or null; addresses are checked when connecting. */
+    private static String refusal(URI uri) {
+        return validUrl(uri.toString()) ? null : "not an http(s) URL";
+    }
+
+    private static String refusedMessage(InetAddress a) {
+        return "the host resolves to a loopback, private or link-local address (" + a.getHostAddress()
+                + "), which this server does not call";
     }
 
     /** The signing key. */
@@ -213,5 +237,6 @@ public final class Webhooks implements AutoCloseable {
                 Thread.currentThread().interrupt();
             }
         }
+        http.close();
     }
 }
