@@ -60,8 +60,6 @@ final class Conformance implements AutoCloseable {
     /** The endpoint under test: the real pipeline on the built-in tiny model. */
     static Endpoint instantCharacter() {
         return new InstantCharacterEndpoint(Tiny.PIPELINE, Tiny.BACKEND, Tiny.SAFETY);
-        // the test endpoint instead (no model; the same schema, images drawn flat):
-        // FakeCharacterEndpoint fake = new FakeCharacterEndpoint(); fake.stepMillis = 50; return fake;
     }
 
     /** The real {@code fal-ai/ideogram/character} endpoint on the same tiny model and safety checker. */
