@@ -324,17 +324,22 @@ public final class CudaBackend implements Backend {
     public Tensor upload(MemorySegment src, DType dtype, int... shape) {
         long bytes = Tensor.numel(shape) * dtype.byteSize();
         Tensor t = empty(dtype, shape);
-        // the synchronous copy waits for the stream-ordered allocation (and poison) queued before it
-        driver.synchronize(stream);
         copyIn(base(t), src.asSlice(0, bytes));
         return t;
     }
 
     private static final long STAGING = 64L << 20;
 
+    /**
+     * Copies on this backend's stream, so the copy is ordered after the allocation (and poison fill) queued before
+     * it and before the kernels queued after it; returns once the bytes are on the device (the host memory may be
+     * reused at once).
+     */
     private void copyIn(long dst, MemorySegment src) {
+        makeCurrent();
         if (src.isNative()) {
-            driver.copyToDevice(dst, src, src.byteSize());
+            driver.copyToDeviceAsync(dst, src, src.byteSize(), stream);
+            driver.synchronize(stream);
             return;
         }
         // heap memory cannot be handed to the driver: stage it through native memory in slices
@@ -343,7 +348,8 @@ public final class CudaBackend implements Backend {
             for (long off = 0; off < src.byteSize(); off += stage.byteSize()) {
                 long n = Math.min(stage.byteSize(), src.byteSize() - off);
                 MemorySegment.copy(src, off, stage, 0, n);
-                driver.copyToDevice(dst + off, stage, n);
+                driver.copyToDeviceAsync(dst + off, stage, n, stream);
+                driver.synchronize(stream);
             }
         }
     }
@@ -357,12 +363,12 @@ public final class CudaBackend implements Backend {
         makeCurrent();
         long bytes = t.numel() * t.dtype().byteSize();
         byte[] out = new byte[Math.toIntExact(bytes)];
-        driver.synchronize(stream);
         try (Arena a = Arena.ofConfined()) {
             MemorySegment stage = a.allocate(Math.max(1, bytes), 64);
             if (bytes > 0) {
-                driver.copyToHost(stage, address(t), bytes);
+                driver.copyToHostAsync(stage, address(t), bytes, stream);
             }
+            driver.synchronize(stream);
             MemorySegment.copy(stage, ValueLayout.JAVA_BYTE, 0, out, 0, out.length);
         }
         return out;

@@ -65,6 +65,8 @@ public final class Driver {
     private final MethodHandle cuMemcpyHtoD;
     private final MethodHandle cuMemcpyDtoH;
     private final MethodHandle cuMemcpyDtoDAsync;
+    private final MethodHandle cuMemcpyHtoDAsync;
+    private final MethodHandle cuMemcpyDtoHAsync;
     private final MethodHandle cuMemsetD8Async;
     private final MethodHandle cuStreamCreate;
     private final MethodHandle cuStreamDestroy;
@@ -110,6 +112,10 @@ public final class Driver {
         cuMemcpyDtoH = lib.bind("cuMemcpyDtoH_v2", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG));
         cuMemcpyDtoDAsync = lib.bind("cuMemcpyDtoDAsync_v2",
                 FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS));
+        cuMemcpyHtoDAsync = lib.bind("cuMemcpyHtoDAsync_v2",
+                FunctionDescriptor.of(JAVA_INT, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
+        cuMemcpyDtoHAsync = lib.bind("cuMemcpyDtoHAsync_v2",
+                FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS));
         cuMemsetD8Async = lib.bind("cuMemsetD8Async",
                 FunctionDescriptor.of(JAVA_INT, JAVA_LONG, JAVA_BYTE, JAVA_LONG, ADDRESS));
         cuStreamCreate = lib.bind("cuStreamCreate", FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT));
@@ -386,6 +392,29 @@ public final class Driver {
     public void copyToHost(MemorySegment dst, long src, long bytes) {
         try {
             check("cuMemcpyDtoH(" + bytes + " bytes)", (int) cuMemcpyDtoH.invokeExact(dst, src, bytes));
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        }
+    }
+
+    /**
+     * Host → device copy queued on {@code stream} (ordered with the kernels on it). The host memory must stay valid
+     * until the stream has been synchronized.
+     */
+    public void copyToDeviceAsync(long dst, MemorySegment src, long bytes, MemorySegment stream) {
+        try {
+            check("cuMemcpyHtoDAsync(" + bytes + " bytes)", (int) cuMemcpyHtoDAsync.invokeExact(dst, src, bytes,
+                    stream));
+        } catch (Throwable t) {
+            throw NativeLibrary.rethrow(t);
+        }
+    }
+
+    /** Device → host copy queued on {@code stream}; the data is there once the stream has been synchronized. */
+    public void copyToHostAsync(MemorySegment dst, long src, long bytes, MemorySegment stream) {
+        try {
+            check("cuMemcpyDtoHAsync(" + bytes + " bytes)", (int) cuMemcpyDtoHAsync.invokeExact(dst, src, bytes,
+                    stream));
         } catch (Throwable t) {
             throw NativeLibrary.rethrow(t);
         }

@@ -82,6 +82,24 @@ class KernelSourcesTest {
         assertTrue(!out.cubin() && ptx.contains(".entry lk_convert"), ptx.substring(0, Math.min(400, ptx.length())));
     }
 
+    @Test
+    void compiledModulesAreCachedOnDiskAndReused(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws Exception {
+        Kernels k = new Kernels(null, nvrtc, 90, dir);
+        byte[] first = k.compileCached("copy");
+        java.util.List<java.nio.file.Path> files;
+        try (var s = java.nio.file.Files.list(dir)) {
+            files = s.toList();
+        }
+        assertEquals(1, files.size(), files.toString());
+        assertTrue(files.getFirst().getFileName().toString().matches("copy-[0-9a-f]{24}\\.cubin"), files.toString());
+        // the cached file is what the second call returns: overwrite it and see the change come back
+        byte[] marker = "cached".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        java.nio.file.Files.write(files.getFirst(), marker);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(marker, k.compileCached("copy"));
+        assertTrue(first.length > 1000 && first[0] == 0x7f && first[1] == 'E', "a cubin is an ELF image");
+    }
+
     private static final Pattern FUNCTION = Pattern.compile("Function properties for (\\w+)\\s*\\n[^\\n]*?"
             + "(\\d+) bytes spill stores, (\\d+) bytes spill loads");
 
