@@ -41,6 +41,8 @@ public final class CudaBackend implements Backend {
     private final int multiprocessors;
     private final boolean poison;
     private final AtomicLong allocated = new AtomicLong();
+    private final AtomicLong sinceCollection = new AtomicLong();
+    private final long collectEvery;
     private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
     private volatile boolean closed;
     private volatile CublasLt cublas;
@@ -70,6 +72,7 @@ public final class CudaBackend implements Backend {
         this.host = new CpuBackend(1);
         this.compute = compute;
         this.poison = Boolean.getBoolean("likeness.cuda.poison");
+        this.collectEvery = Math.max(1L << 30, driver.totalMemory(device) / 8);
     }
 
     /** GPU {@code ordinal} with the compute dtype of {@code -Dlikeness.cuda.compute} (bf16 unless set to f32). */
@@ -225,6 +228,12 @@ public final class CudaBackend implements Backend {
             }
         }
         allocated.addAndGet(size);
+        if (sinceCollection.addAndGet(size) > collectEvery) {
+            // device memory is freed when tensors become unreachable, but the Java heap (a few bytes per tensor)
+            // gives the collector no reason to run: ask for a collection every eighth of the device's memory
+            sinceCollection.set(0);
+            System.gc();
+        }
         if (poison) {
             driver.memsetAsync(ptr, (byte) 0xFF, size, stream);
         }
