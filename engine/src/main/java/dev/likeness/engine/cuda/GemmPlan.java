@@ -46,7 +46,7 @@ final class GemmPlan {
     final long k;
     final Operand a;
     final Operand b;
-    /** Leading dimension of D (= N: the output is contiguous row-major). */
+    /** Leading dimension of D: the output's row stride (N for a contiguous output). */
     final long ldd;
     final int batch;
     final long strideA;
@@ -132,21 +132,45 @@ final class GemmPlan {
     }
 
     /**
-     * The plan for {@code out = x · y}: x [b..., M, K] and y [b..., K, N] with the same (broadcast) batch shape,
-     * out contiguous [b..., M, N] at element offset {@code outOffset}. Both operands must be {@link #expressible};
-     * the result has at least one call unless the product is empty (some dimension 0).
+     * The plan for {@code out = x · y} with out contiguous [b..., M, N] starting at element {@code outOffset}.
+     *
+     * @see #plan(View, View, View)
      */
     static GemmPlan plan(View x, View y, long outOffset) {
+        int[] shape = x.shape().clone();
+        shape[shape.length - 1] = y.cols();
+        return plan(x, y, new View(shape, contiguousStrides(shape), outOffset));
+    }
+
+    static long[] contiguousStrides(int[] shape) {
+        long[] st = new long[shape.length];
+        long step = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            st[d] = step;
+            step *= shape[d];
+        }
+        return st;
+    }
+
+    /**
+     * The plan for {@code out = x · y}: x [b..., M, K] and y [b..., K, N] with the same (broadcast) batch shape, out
+     * [b..., M, N] a view whose rows are unit-stride (column stride 1) and do not overlap (row stride ≥ N), with any
+     * batch strides. x and y must be {@link #expressible}; the result has at least one call unless the product is
+     * empty (some dimension 0).
+     */
+    static GemmPlan plan(View x, View y, View out) {
         int rank = x.shape().length;
-        if (y.shape().length != rank) {
-            throw new IllegalArgumentException("x " + Arrays.toString(x.shape()) + " and y "
-                    + Arrays.toString(y.shape()) + " must have the same rank (broadcast first)");
+        if (y.shape().length != rank || out.shape().length != rank) {
+            throw new IllegalArgumentException("x " + Arrays.toString(x.shape()) + ", y "
+                    + Arrays.toString(y.shape()) + " and out " + Arrays.toString(out.shape())
+                    + " must have the same rank (broadcast first)");
         }
         int bRank = rank - 2;
         for (int d = 0; d < bRank; d++) {
-            if (x.shape()[d] != y.shape()[d]) {
-                throw new IllegalArgumentException("batch dimensions of x " + Arrays.toString(x.shape()) + " and y "
-                        + Arrays.toString(y.shape()) + " differ (broadcast first)");
+            if (x.shape()[d] != y.shape()[d] || out.shape()[d] != x.shape()[d]) {
+                throw new IllegalArgumentException("batch dimensions of x " + Arrays.toString(x.shape()) + ", y "
+                        + Arrays.toString(y.shape()) + " and out " + Arrays.toString(out.shape())
+                        + " differ (broadcast first)");
             }
         }
         int mm = x.rows();
@@ -156,6 +180,10 @@ final class GemmPlan {
             throw new IllegalArgumentException("x " + Arrays.toString(x.shape()) + " has K=" + kk + " but y "
                     + Arrays.toString(y.shape()) + " has " + y.rows() + " rows");
         }
+        if (out.rows() != mm || out.cols() != nn) {
+            throw new IllegalArgumentException("out " + Arrays.toString(out.shape()) + " is not [..., " + mm + ", "
+                    + nn + "]");
+        }
         int[] batchShape = Arrays.copyOf(x.shape(), bRank);
         long batchTotal = 1;
         for (int s : batchShape) {
@@ -164,27 +192,33 @@ final class GemmPlan {
         if (batchTotal == 0 || mm == 0 || nn == 0 || kk == 0) {
             return new GemmPlan(nn, mm, kk, null, null, Math.max(1, nn), 0, 0, 0, 0, List.of());
         }
+        if ((nn > 1 && out.colStride() != 1) || (mm > 1 && out.rowStride() < nn)) {
+            throw new IllegalArgumentException("out strides " + Arrays.toString(out.strides())
+                    + ": rows must be unit-stride and must not overlap");
+        }
         Operand opA = operand(kk, nn, y.rowStride(), y.colStride());
         if (opA == null) {
             throw new IllegalArgumentException("y strides " + Arrays.toString(y.strides()) + " are not expressible");
         }
 
-        // y the same matrix for every batch index: fold the batch into M when x's rows step evenly
+        // y the same matrix for every batch index: fold the batch into M when the rows of x and out step evenly
         boolean yShared = true;
         for (int d = 0; d < bRank; d++) {
             yShared &= batchShape[d] == 1 || y.strides()[d] == 0;
         }
         if (yShared) {
             int[] rowsShape = Arrays.copyOf(x.shape(), rank - 1);
-            long[] rowsStrides = Arrays.copyOf(x.strides(), rank - 1);
-            long[][] merged = coalesce(rowsShape, new long[][] {rowsStrides});
+            long[][] merged = coalesce(rowsShape, new long[][] {
+                    Arrays.copyOf(x.strides(), rank - 1), Arrays.copyOf(out.strides(), rank - 1)});
             if (merged[0].length <= 1) {
                 long rows = batchTotal * mm;
-                long rowStride = merged[0].length == 0 ? Math.max(1, kk) : merged[1][0];
-                Operand opB = operand(rows, kk, rowStride, x.colStride());
-                if (opB != null) {
-                    return new GemmPlan(nn, rows, kk, opA, opB, nn, 1, 0, 0, 0,
-                            List.of(new Call(y.offset(), x.offset(), outOffset)));
+                long xRowStride = merged[0].length == 0 ? Math.max(1, kk) : merged[1][0];
+                long outRowStride = merged[0].length == 0 ? nn : merged[2][0];
+                Operand opB = operand(rows, kk, xRowStride, x.colStride());
+                if (opB != null && (rows <= 1 || outRowStride >= nn)) {
+                    long ldd = rows <= 1 ? Math.max(1, nn) : outRowStride;
+                    return new GemmPlan(nn, rows, kk, opA, opB, ldd, 1, 0, 0, 0,
+                            List.of(new Call(y.offset(), x.offset(), out.offset())));
                 }
             }
         }
@@ -193,15 +227,11 @@ final class GemmPlan {
         if (opB == null) {
             throw new IllegalArgumentException("x strides " + Arrays.toString(x.strides()) + " are not expressible");
         }
-        // coalesce the batch dimensions over x, y and the contiguous output together
-        long[] outStrides = new long[bRank];
-        long step = (long) mm * nn;
-        for (int d = bRank - 1; d >= 0; d--) {
-            outStrides[d] = step;
-            step *= batchShape[d];
-        }
+        long ldd = mm <= 1 ? Math.max(1, nn) : out.rowStride();
+        // coalesce the batch dimensions over x, y and out together
         long[][] merged = coalesce(batchShape, new long[][] {
-                Arrays.copyOf(x.strides(), bRank), Arrays.copyOf(y.strides(), bRank), outStrides});
+                Arrays.copyOf(x.strides(), bRank), Arrays.copyOf(y.strides(), bRank),
+                Arrays.copyOf(out.strides(), bRank)});
         int dims = merged[0].length;
         int batch = 1;
         long sx = 0;
@@ -224,7 +254,7 @@ final class GemmPlan {
         for (long c = 0; c < count; c++) {
             long ox = x.offset();
             long oy = y.offset();
-            long oo = outOffset;
+            long oo = out.offset();
             for (int d = 0; d < outer; d++) {
                 ox += idx[d] * merged[1][d];
                 oy += idx[d] * merged[2][d];
@@ -238,7 +268,7 @@ final class GemmPlan {
                 idx[d] = 0;
             }
         }
-        return new GemmPlan(nn, mm, kk, opA, opB, nn, batch, sy, sx, so, List.copyOf(calls));
+        return new GemmPlan(nn, mm, kk, opA, opB, ldd, batch, sy, sx, so, List.copyOf(calls));
     }
 
     /**

@@ -195,8 +195,17 @@ class GemmPlanTest {
         return out;
     }
 
-    /** Plans, copies inexpressible operands as CudaGemm does, executes the plan and compares. */
+    /** Plans into a contiguous output (at element offset 3), executes the plan and compares. */
     private static GemmPlan check(Strided x, Strided y, String what) {
+        return check(x, y, null, what);
+    }
+
+    /**
+     * Plans, copies inexpressible operands as CudaGemm does, executes the plan into {@code out} (a view described by
+     * shape, strides and offset; null = contiguous at element offset 3) and compares; every storage element outside
+     * the output view must stay untouched.
+     */
+    private static GemmPlan check(Strided x, Strided y, GemmPlan.View out, String what) {
         if (!GemmPlan.expressible(x.view())) {
             x = x.contiguous();
         }
@@ -204,22 +213,50 @@ class GemmPlanTest {
             y = y.contiguous();
         }
         assertTrue(GemmPlan.expressible(x.view()) && GemmPlan.expressible(y.view()), what + ": contiguous");
-        long outOffset = 3;
-        GemmPlan p = GemmPlan.plan(x.view(), y.view(), outOffset);
+        int rank = x.shape().length;
+        if (out == null) {
+            int[] os = x.shape().clone();
+            os[rank - 1] = y.shape()[rank - 1];
+            out = new GemmPlan.View(os, GemmPlan.contiguousStrides(os), 3);
+        }
+        GemmPlan p = GemmPlan.plan(x.view(), y.view(), out);
         double[] expected = direct(x, y);
-        double[] d = new double[Math.toIntExact(outOffset + expected.length)];
+        long span = out.offset() + 1;
+        for (int d = 0; d < rank; d++) {
+            span += (long) Math.max(0, out.shape()[d] - 1) * out.strides()[d];
+        }
+        double[] d = new double[Math.toIntExact(span)];
         Arrays.fill(d, Double.NaN);
         blasReference(p, y.data(), x.data(), d);
+        boolean[] inView = new boolean[d.length];
+        int[] idx = new int[rank];
         for (int i = 0; i < expected.length; i++) {
-            double got = d[Math.toIntExact(outOffset + i)];
+            long at = out.offset();
+            for (int q = 0; q < rank; q++) {
+                at += idx[q] * out.strides()[q];
+            }
+            double got = d[Math.toIntExact(at)];
+            inView[Math.toIntExact(at)] = true;
             if (Double.isNaN(got) || got != expected[i]) {
                 fail(what + " " + p + ": element " + i + " expected " + expected[i] + ", got " + got);
             }
+            increment(idx, out.shape());
         }
-        for (int i = 0; i < outOffset; i++) {
-            assertTrue(Double.isNaN(d[i]), what + ": wrote before the output");
+        for (int i = 0; i < d.length; i++) {
+            assertTrue(inView[i] || Double.isNaN(d[i]), what + ": wrote element " + i + " outside the output");
         }
         return p;
+    }
+
+    /** A row-major output view of {@code shape} with padded rows and batch steps (as conv's banded output). */
+    private static GemmPlan.View paddedOut(Random rnd, int[] shape) {
+        long[] st = new long[shape.length];
+        long step = 1;
+        for (int d = shape.length - 1; d >= 0; d--) {
+            st[d] = step;
+            step *= shape[d] + (d < shape.length - 1 && rnd.nextBoolean() ? rnd.nextInt(4) : 0);
+        }
+        return new GemmPlan.View(shape, st, rnd.nextInt(6));
     }
 
     @Test
@@ -254,7 +291,11 @@ class GemmPlanTest {
             }
             Strided x = randomView(rnd, xs, bx, rnd.nextInt(3) == 0);
             Strided y = randomView(rnd, ys, by, rnd.nextInt(2) == 0);
-            check(x, y, "case " + iter + " x " + Arrays.toString(xs) + Arrays.toString(x.strides()) + " y "
+            int[] os = Arrays.copyOf(batch, bRank + 2);
+            os[bRank] = m;
+            os[bRank + 1] = n;
+            GemmPlan.View out = rnd.nextInt(3) == 0 ? paddedOut(rnd, os) : null;
+            check(x, y, out, "case " + iter + " x " + Arrays.toString(xs) + Arrays.toString(x.strides()) + " y "
                     + Arrays.toString(ys) + Arrays.toString(y.strides()));
             cases++;
         }
@@ -322,6 +363,26 @@ class GemmPlanTest {
         GemmPlan p = check(x, y, "irregular");
         assertEquals(2, p.calls.size());
         assertEquals(3, p.batch);
+    }
+
+    @Test
+    void groupedConvolutionBandIsOneBatchedCallIntoARowStridedOutput() {
+        Random rnd = new Random(11);
+        // conv as GEMM: weight [groups, Og, Kg] times columns [groups, Kg, band] into out rows of the full image
+        int groups = 3;
+        int og = 4;
+        int kg = 18;
+        int band = 10;
+        int pixels = 25;
+        Strided w = randomView(rnd, new int[] {groups, og, kg}, new boolean[3], false).contiguous();
+        Strided col = randomView(rnd, new int[] {groups, kg, band}, new boolean[3], false).contiguous();
+        GemmPlan.View out = new GemmPlan.View(new int[] {groups, og, band}, new long[] {(long) og * pixels, pixels, 1},
+                7);
+        GemmPlan p = check(w, col, out, "conv band");
+        assertEquals(1, p.calls.size());
+        assertEquals(groups, p.batch);
+        assertEquals(pixels, p.ldd);
+        assertEquals((long) og * pixels, p.strideD);
     }
 
     @Test
