@@ -14,7 +14,7 @@ import java.util.List;
  * band's column matrix col [C·kh·kw, band pixels] (zeros for the padding) in the compute dtype, and one strided-batch
  * GEMM over the groups computes out[g] [O/g, band] = W[g] [O/g, C/g·kh·kw] · col[g], writing straight into the
  * NCHW output (leading dimension = the image's OH·OW pixels). Bands are sized so that the column matrix stays within
- * {@link #COLUMN_BUDGET} bytes (a VAE layer with 512 channels at 128×128, or 128 channels at 1024×1024, runs in a
+ * {@link #COLUMN_BUDGET} bytes (unless one output row alone needs more) (a VAE layer with 512 channels at 128×128, or 128 channels at 1024×1024, runs in a
  * few bands). A 1×1 convolution with stride 1 and no padding reads the input in place when its pixels are
  * contiguous. The bias is added per output channel by a kernel afterwards (cuBLASLt's bias epilogue broadcasts along
  * the other dimension).
@@ -22,6 +22,8 @@ import java.util.List;
 final class CudaConv {
     /** Most bytes of one band's column matrix. */
     static final long COLUMN_BUDGET = 256L << 20;
+    /** The budget in use (tests lower it to exercise several bands on small images). */
+    static volatile long columnBudget = COLUMN_BUDGET;
 
     private CudaConv() {
     }
@@ -109,7 +111,7 @@ final class CudaConv {
     /** Output rows per band: as many as keep the column matrix within the budget, at least one. */
     static int bandRows(Shape s, int elementBytes) {
         long perRow = s.kFull() * s.ow * elementBytes;
-        return (int) Math.max(1, Math.min(s.oh, COLUMN_BUDGET / Math.max(1, perRow)));
+        return (int) Math.max(1, Math.min(s.oh, columnBudget / Math.max(1, perRow)));
     }
 
     static Tensor conv2d(CudaBackend b, Tensor x, Tensor w, Tensor bias, int strideH, int strideW, int padH,

@@ -79,16 +79,17 @@ final class CudaGemm {
                 epilogue(b, out, n, null, biasD, true);
                 return out;
             }
-            if (fp8Eligible(b, w, k, n)) {
+            Tensor wDev = keep(b.onDevice(w), w, temps);
+            if (fp8Eligible(b, wDev, k, n)) {
                 try {
-                    linearFp8(b, x, w, biasD, out, rows, temps);
+                    linearFp8(b, x, wDev, biasD, out, rows, temps);
                     return out;
                 } catch (CublasLt.NoAlgorithmException e) {
                     // no FP8 kernel for this problem on this GPU: dequantize the weight below
                 }
             }
             Tensor xd = compute(b, x, temps);
-            Tensor wd = compute(b, w, temps);
+            Tensor wd = compute(b, wDev, temps);
             GemmPlan.View xv = linearInput(xd);
             if (!GemmPlan.expressible(xv)) {
                 xd = keep(b.contiguous(xd), xd, temps);
