@@ -165,7 +165,7 @@ final class CudaPlan {
         long splits = 1;
         if (segments < target && len > SEGMENT_SPLIT_MIN) {
             long want = (target + segments - 1) / segments;
-            long most = (len + SEGMENT_CHUNK_MIN - 1) / SEGMENT_CHUNK_MIN;
+            long most = len / SEGMENT_CHUNK_MIN;
             splits = Math.min(want, most);
         }
         long chunk = Math.max(1, (len + splits - 1) / splits);
