@@ -53,11 +53,12 @@ final class CudaNorms {
         long rows = numel / n;
         CudaPlan.RowPlan plan = CudaPlan.rows(rows, n);
         StridedLayout lx = StridedLayout.of(dx);
+        int flags = CudaPlan.rowFlags(dx, lx, dx.dim() - 1, n);
         b.launch(MODULE, plan.warp() ? "lk_row_norm_warp" : "lk_row_norm_block", plan.grid(), 1, 1, plan.threads(), 1,
                 1, plan.sharedBytes(), a -> a.ptr(b.address(out)).i32(CudaDTypes.code(outDt)).i64(rows).i32(n)
                         .i32(kind).f32(eps)
                         .ptr(b.base(dx)).i32(CudaDTypes.code(dx.dtype())).struct(lx.toStruct(a.arena()))
-                        .i32(CudaPlan.viewFlags(lx, numel))
+                        .i32(flags)
                         .ptr(w == null ? 0 : b.address(w)).i32(w == null ? 0 : CudaDTypes.code(w.dtype()))
                         .i64(w == null ? 0 : CudaPlan.stride1d(w))
                         .ptr(bi == null ? 0 : b.address(bi)).i32(bi == null ? 0 : CudaDTypes.code(bi.dtype()))
@@ -147,6 +148,7 @@ final class CudaNorms {
         long outer;
         long n;
         long inner;
+        int ax = 0;
         if (shape.length == 0) {
             if (dim != 0 && dim != -1) {
                 throw new IllegalArgumentException("softmax: dimension " + dim + " out of range for a 0-dimensional "
@@ -156,7 +158,8 @@ final class CudaNorms {
             n = 1;
             inner = 1;
         } else {
-            long[] oni = CudaPlan.around(shape, dx.axis(dim));
+            ax = dx.axis(dim);
+            long[] oni = CudaPlan.around(shape, ax);
             outer = oni[0];
             n = oni[1];
             inner = oni[2];
@@ -172,11 +175,12 @@ final class CudaNorms {
         int len = Math.toIntExact(n);
         if (inner == 1) {
             long rows = outer;
+            int rowFlags = CudaPlan.rowFlags(dx, lx, ax, len);
             CudaPlan.RowPlan plan = CudaPlan.rows(rows, len);
             b.launch(MODULE, plan.warp() ? "lk_softmax_warp" : "lk_softmax_block", plan.grid(), 1, 1, plan.threads(),
                     1, 1, plan.sharedBytes(), a -> a.ptr(b.address(out)).i32(CudaDTypes.code(outDt)).i64(rows)
                             .i32(len).ptr(b.base(dx)).i32(CudaDTypes.code(dx.dtype()))
-                            .struct(lx.toStruct(a.arena())).i32(flags).i32(plan.cached() ? 1 : 0));
+                            .struct(lx.toStruct(a.arena())).i32(rowFlags).i32(plan.cached() ? 1 : 0));
         } else {
             long columns = outer * inner;
             long in = inner;
@@ -223,8 +227,9 @@ final class CudaNorms {
         StridedLayout lx = StridedLayout.of(dx);
         int flags = CudaPlan.viewFlags(lx, Math.max(1, dx.numel()));
         if (inner == 1) {
-            segmentStats(b, dx, lx, flags, outer, n, correction < 0 ? SEGMENT_MEAN : SEGMENT_VAR, 0f,
-                    Math.max(0, correction), out, null);
+            int mode = correction < 0 ? SEGMENT_MEAN : SEGMENT_VAR;
+            segmentStats(b, dx, lx, CudaPlan.rowFlags(dx, lx, ax, n), outer, n, mode, 0f, Math.max(0, correction),
+                    out, null);
         } else {
             b.launch1d(MODULE, "lk_reduce_columns", count, a -> a.ptr(b.address(out)).i32(CudaDTypes.code(outDt))
                     .i64(count).i32(n).i64(inner).i32(correction).ptr(b.base(dx)).i32(CudaDTypes.code(dx.dtype()))

@@ -19,6 +19,11 @@ final class CudaPlan {
     static final int VIEW_CONTIGUOUS = 1;
     /** {@code LK_VIEW_SMALL}: fewer than 2^31 elements, 32-bit index arithmetic. */
     static final int VIEW_SMALL = 2;
+    /**
+     * {@code LK_ROW_CONTIGUOUS} of norms.cu: the reduced rows' elements are consecutive in memory (the row kernels
+     * then compute one offset per row).
+     */
+    static final int ROW_CONTIGUOUS = 4;
     /** Largest grid the row and segment kernels are launched with (they loop over the rest). */
     static final int MAX_GRID = 1 << 30;
     /** Rows up to this length get one warp each, longer ones a block. */
@@ -58,6 +63,18 @@ final class CudaPlan {
         }
         if (numel <= Integer.MAX_VALUE) {
             f |= VIEW_SMALL;
+        }
+        return f;
+    }
+
+    /**
+     * The flags of a row kernel reading rows of {@code n} elements along dimension {@code axis} of {@code t} (every
+     * later dimension of size 1): the view flags, plus ROW_CONTIGUOUS when a row's elements are adjacent.
+     */
+    static int rowFlags(Tensor t, StridedLayout l, int axis, int n) {
+        int f = viewFlags(l, t.numel());
+        if (t.dim() == 0 || n == 1 || t.stride(axis) == 1) {
+            f |= ROW_CONTIGUOUS;
         }
         return f;
     }

@@ -68,6 +68,30 @@ class CudaPlanTest {
     }
 
     @Test
+    void rowFlagsMarkRowsWhoseElementsAreAdjacent() {
+        try (CpuBackend cpu = new CpuBackend(1)) {
+            Tensor t = cpu.zeros(dev.likeness.engine.DType.F32, 4, 6, 8);
+            int all = CudaPlan.VIEW_CONTIGUOUS | CudaPlan.VIEW_SMALL | CudaPlan.ROW_CONTIGUOUS;
+            assertEquals(all, CudaPlan.rowFlags(t, StridedLayout.of(t), 2, 8));
+            // [B, S, H, D] viewed as [B, H, S, D]: rows of D still adjacent, the view is not contiguous
+            Tensor bhsd = t.unsqueeze(0).transpose(1, 2);
+            assertEquals(CudaPlan.VIEW_SMALL | CudaPlan.ROW_CONTIGUOUS,
+                    CudaPlan.rowFlags(bhsd, StridedLayout.of(bhsd), 3, 8));
+            // the transpose of the last two dimensions: row elements 8 apart
+            Tensor tr = t.transpose(1, 2);
+            assertEquals(CudaPlan.VIEW_SMALL, CudaPlan.rowFlags(tr, StridedLayout.of(tr), 2, 6));
+            // softmax along dim 1 of [4, 6, 1]: inner is 1, rows along dim 1 with stride 1
+            Tensor col = cpu.zeros(dev.likeness.engine.DType.F32, 4, 6, 1);
+            assertEquals(all, CudaPlan.rowFlags(col, StridedLayout.of(col), 1, 6));
+            // rows of one element and 0-dim tensors are trivially adjacent
+            assertEquals(CudaPlan.VIEW_SMALL | CudaPlan.ROW_CONTIGUOUS,
+                    CudaPlan.rowFlags(tr.narrow(2, 0, 1), StridedLayout.of(tr.narrow(2, 0, 1)), 2, 1));
+            Tensor scalar = cpu.zeros(dev.likeness.engine.DType.F32);
+            assertEquals(all, CudaPlan.rowFlags(scalar, StridedLayout.of(scalar), 0, 1));
+        }
+    }
+
+    @Test
     void warpsRoundToWholeWarpsWithinABlock() {
         assertEquals(32, CudaPlan.warps(0));
         assertEquals(32, CudaPlan.warps(1));

@@ -5,6 +5,14 @@
 // are f32 with the two-pass variance of the CPU backend; the roundings of the normalized values follow Norms.java.
 #include "common.cuh"
 
+// view flag (with LK_VIEW_*): each row's elements are consecutive in memory, so element j of a row is at the row's
+// first element + j (one index computation per row instead of one per element)
+#define LK_ROW_CONTIGUOUS 4
+
+__device__ __forceinline__ i64 lk_row_at(const Layout& l, i64 base, i64 first, i64 j, int flags) {
+    return (flags & LK_ROW_CONTIGUOUS) ? first + j : lk_view_offset(l, base + j, flags);
+}
+
 #define LK_LAYER_NORM 0
 #define LK_RMS_NORM 1
 
@@ -51,9 +59,10 @@ __device__ __forceinline__ void lk_row_norm(void* out, int outDt, i64 rows, int 
     __shared__ float scratch[32];
     LK_ROWS(r, rows) {
         i64 base = r * n;
+        i64 first = lk_view_offset(lx, base, xFlags);
         float acc = 0.0f;
         for (int j = lane; j < n; j += stride) {
-            float v = lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt);
+            float v = lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt);
             if (cached) {
                 cache[j] = v;
             }
@@ -63,7 +72,7 @@ __device__ __forceinline__ void lk_row_norm(void* out, int outDt, i64 rows, int 
         if (kind == LK_RMS_NORM) {
             float rs = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(total, (float) n), eps)));
             for (int j = lane; j < n; j += stride) {
-                float v = cached ? cache[j] : lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt);
+                float v = cached ? cache[j] : lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt);
                 float y = __fmul_rn(v, rs);
                 if (w != 0) {
                     y = __fmul_rn(y, lk_load(w, j * wStride, wDt));
@@ -76,7 +85,7 @@ __device__ __forceinline__ void lk_row_norm(void* out, int outDt, i64 rows, int 
         float sd = 0.0f;
         float sd2 = 0.0f;
         for (int j = lane; j < n; j += stride) {
-            float v = cached ? cache[j] : lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt);
+            float v = cached ? cache[j] : lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt);
             float d = v - mean;
             sd += d;
             sd2 = fmaf(d, d, sd2);
@@ -86,7 +95,7 @@ __device__ __forceinline__ void lk_row_norm(void* out, int outDt, i64 rows, int 
         float m2 = fmaxf(0.0f, sd2 - sd * sd / (float) n);
         float rstd = __fdiv_rn(1.0f, __fsqrt_rn(__fadd_rn(__fdiv_rn(m2, (float) n), eps)));
         for (int j = lane; j < n; j += stride) {
-            float v = cached ? cache[j] : lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt);
+            float v = cached ? cache[j] : lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt);
             float d = __fsub_rn(v, mean);
             float y;
             if (w != 0 && b != 0) {
@@ -109,7 +118,7 @@ extern "C" __global__ void lk_row_norm_warp(void* out, int outDt, i64 rows, int 
     lk_row_norm<true>(out, outDt, rows, n, kind, eps, x, xDt, lx, xFlags, w, wDt, wStride, b, bDt, bStride, cached);
 }
 
-extern "C" __global__ void lk_row_norm_block(void* out, int outDt, i64 rows, int n, int kind, float eps,
+extern "C" __global__ void __launch_bounds__(1024, 1) lk_row_norm_block(void* out, int outDt, i64 rows, int n, int kind, float eps,
                                              const void* x, int xDt, Layout lx, int xFlags, const void* w, int wDt,
                                              i64 wStride, const void* b, int bDt, i64 bStride, int cached) {
     lk_row_norm<false>(out, outDt, rows, n, kind, eps, x, xDt, lx, xFlags, w, wDt, wStride, b, bDt, bStride, cached);
@@ -123,9 +132,10 @@ __device__ __forceinline__ void lk_softmax_row(void* out, int outDt, i64 rows, i
     __shared__ float scratch[32];
     LK_ROWS(r, rows) {
         i64 base = r * n;
+        i64 first = lk_view_offset(lx, base, xFlags);
         float m = __int_as_float(0xff800000);
         for (int j = lane; j < n; j += stride) {
-            float v = lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt);
+            float v = lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt);
             if (cached) {
                 cache[j] = v;
             }
@@ -134,7 +144,7 @@ __device__ __forceinline__ void lk_softmax_row(void* out, int outDt, i64 rows, i
         m = lk_row_max<WARP>(m, scratch);
         float acc = 0.0f;
         for (int j = lane; j < n; j += stride) {
-            float v = cached ? cache[j] : lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt);
+            float v = cached ? cache[j] : lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt);
             float e = expf(v - m);
             if (cached) {
                 cache[j] = e;
@@ -143,7 +153,7 @@ __device__ __forceinline__ void lk_softmax_row(void* out, int outDt, i64 rows, i
         }
         float inv = __fdiv_rn(1.0f, lk_row_sum<WARP>(acc, scratch));
         for (int j = lane; j < n; j += stride) {
-            float e = cached ? cache[j] : expf(lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt) - m);
+            float e = cached ? cache[j] : expf(lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt) - m);
             lk_store(out, base + j, outDt, __fmul_rn(e, inv));
         }
     }
@@ -154,7 +164,7 @@ extern "C" __global__ void lk_softmax_warp(void* out, int outDt, i64 rows, int n
     lk_softmax_row<true>(out, outDt, rows, n, x, xDt, lx, xFlags, cached);
 }
 
-extern "C" __global__ void lk_softmax_block(void* out, int outDt, i64 rows, int n, const void* x, int xDt, Layout lx,
+extern "C" __global__ void __launch_bounds__(1024, 1) lk_softmax_block(void* out, int outDt, i64 rows, int n, const void* x, int xDt, Layout lx,
                                             int xFlags, int cached) {
     lk_softmax_row<false>(out, outDt, rows, n, x, xDt, lx, xFlags, cached);
 }
@@ -212,7 +222,7 @@ extern "C" __global__ void lk_reduce_columns(void* out, int outDt, i64 columns, 
 // dimension): segment s is elements s * len .. s * len + len - 1 of x's view, split into `splits` chunks of `chunk`
 // elements (the last ones shorter or empty). Each block reduces one chunk at a time to (mean, M2) in f32, two-pass;
 // lk_segment_finalize combines a segment's chunks in f64 (Chan et al.'s pairwise update).
-extern "C" __global__ void lk_segment_partial(float* partial, i64 items, int splits, i64 len, i64 chunk,
+extern "C" __global__ void __launch_bounds__(1024, 1) lk_segment_partial(float* partial, i64 items, int splits, i64 len, i64 chunk,
                                               const void* x, int xDt, Layout lx, int xFlags) {
     __shared__ float scratch[32];
     for (i64 item = blockIdx.x; item < items; item += gridDim.x) {
@@ -221,16 +231,17 @@ extern "C" __global__ void lk_segment_partial(float* partial, i64 items, int spl
         i64 hi = min(len, lo + chunk);
         i64 count = hi > lo ? hi - lo : 0;
         i64 base = seg * len;
+        i64 first = lk_view_offset(lx, base, xFlags);
         float acc = 0.0f;
         for (i64 j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-            acc += lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt);
+            acc += lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt);
         }
         float total = lk_block_sum(acc, scratch);
         float mean = count > 0 ? total / (float) count : 0.0f;
         float sd = 0.0f;
         float sd2 = 0.0f;
         for (i64 j = lo + threadIdx.x; j < hi; j += blockDim.x) {
-            float d = lk_load(x, lk_view_offset(lx, base + j, xFlags), xDt) - mean;
+            float d = lk_load(x, lk_row_at(lx, base, first, j, xFlags), xDt) - mean;
             sd += d;
             sd2 = fmaf(d, d, sd2);
         }
