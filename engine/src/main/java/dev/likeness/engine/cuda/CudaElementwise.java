@@ -90,6 +90,10 @@ final class CudaElementwise {
         if (n == 0) {
             return out;
         }
+        if (vectorizable(b, out, dx, dx.shape())) {
+            map4(b, out, -1, s, t, dx);
+            return out;
+        }
         StridedLayout lx = StridedLayout.of(dx);
         b.launch1d(MODULE, "lk_affine", n, a -> a.ptr(b.address(out)).i32(CudaDTypes.code(outDt)).i64(n)
                 .ptr(b.base(dx)).i32(CudaDTypes.code(dx.dtype())).struct(lx.toStruct(a.arena()))
@@ -110,11 +114,23 @@ final class CudaElementwise {
         if (n == 0) {
             return out;
         }
+        if (vectorizable(b, out, dx, dx.shape())) {
+            map4(b, out, op, 0f, 0f, dx);
+            return out;
+        }
         StridedLayout lx = StridedLayout.of(dx);
         b.launch1d(MODULE, "lk_unary", n, a -> a.ptr(b.address(out)).i32(CudaDTypes.code(outDt)).i64(n).i32(op)
                 .ptr(b.base(dx)).i32(CudaDTypes.code(dx.dtype())).struct(lx.toStruct(a.arena()))
                 .i32(CudaPlan.viewFlags(lx, n)));
         return out;
+    }
+
+    /** The four-wide kernel of affine (op -1: x * s + t) and the activations (op ≥ 0) over contiguous x. */
+    private static void map4(CudaBackend b, Tensor out, int op, float s, float t, Tensor x) {
+        long n = out.numel();
+        b.launch1d(MODULE, "lk_map_vec4", (n + 3) / 4, a -> a.ptr(b.address(out))
+                .i32(CudaDTypes.code(out.dtype())).i64(n).i32(op).f32(s).f32(t).ptr(b.address(x))
+                .i32(CudaDTypes.code(x.dtype())));
     }
 
     /** FLUX rotary embedding: x [..., S, D], cos and sin [S, D]. */

@@ -159,7 +159,14 @@ class CudaElementwiseTest {
         CudaBackend gpu = gpus.get(0);
         Input x = input(cpu, gpu, rnd, DType.F32, 4f, 0f, Layout.CONTIGUOUS, 4097);
         assertArrayEquals(cpu.toFloatArray(cpu.affine(x.host(), 1.1f, 0.7f)),
-                gpu.toFloatArray(gpu.affine(x.device(), 1.1f, 0.7f)));
+                gpu.toFloatArray(gpu.affine(x.device(), 1.1f, 0.7f)), "four-wide kernel");
+        Input p = input(cpu, gpu, rnd, DType.F32, 4f, 0f, Layout.PERMUTED, 33, 65);
+        assertArrayEquals(cpu.toFloatArray(cpu.affine(p.host(), 1.1f, 0.7f)),
+                gpu.toFloatArray(gpu.affine(p.device(), 1.1f, 0.7f)), "strided kernel");
+        assertArrayEquals(cpu.toFloatArray(cpu.sqrt(p.host())), gpu.toFloatArray(gpu.sqrt(p.device())),
+                "sqrt, strided kernel");
+        assertArrayEquals(cpu.toFloatArray(cpu.sqrt(x.host())), gpu.toFloatArray(gpu.sqrt(x.device())),
+                "sqrt, four-wide kernel");
         assertEquals("affine: x must not be null",
                 assertThrows(IllegalArgumentException.class, () -> gpu.affine(null, 1f, 0f)).getMessage());
     }

@@ -115,6 +115,26 @@ __device__ __forceinline__ float lk_activation(int op, float v) {
     }
 }
 
+// the all-contiguous f32 / bf16 case of lk_affine (op < 0) and lk_unary (op >= 0), four elements at a time
+extern "C" __global__ void lk_map_vec4(void* out, int outDt, i64 n, int op, float s, float t, const void* x,
+                                       int xDt) {
+    i64 groups = n >> 2;
+    LK_FOR(g, groups) {
+        float v[4];
+        lk_load4(x, g, xDt, v);
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            v[k] = op < 0 ? __fadd_rn(__fmul_rn(v[k], s), t) : lk_activation(op, v[k]);
+        }
+        lk_store4(out, g, outDt, v);
+    }
+    LK_FOR(r, n - (groups << 2)) {
+        i64 i = (groups << 2) + r;
+        float v = lk_load(x, i, xDt);
+        lk_store(out, i, outDt, op < 0 ? __fadd_rn(__fmul_rn(v, s), t) : lk_activation(op, v));
+    }
+}
+
 extern "C" __global__ void lk_unary(void* out, int outDt, i64 n, int op, const void* x, int xDt, Layout lx,
                                     int xFlags) {
     LK_FOR(i, n) {
