@@ -40,6 +40,30 @@ __device__ __forceinline__ i64 lk_offset(const Layout& l, i64 i) {
     return off;
 }
 
+// Storage element of row-major index i of a view, with the fast cases chosen by the caller (uniform flags):
+// contiguous views skip the index arithmetic, views under 2^31 elements divide in 32 bits.
+#define LK_VIEW_CONTIGUOUS 1
+#define LK_VIEW_SMALL 2
+__device__ __forceinline__ i64 lk_view_offset(const Layout& l, i64 i, int flags) {
+    if (flags & LK_VIEW_CONTIGUOUS) {
+        return l.offset + i;
+    }
+    if (flags & LK_VIEW_SMALL) {
+        unsigned int u = (unsigned int) i;
+        i64 off = l.offset;
+#pragma unroll
+        for (int d = 7; d >= 0; d--) {
+            if (d < l.rank) {
+                unsigned int s = (unsigned int) l.shape[d];
+                off += (i64) (u % s) * l.stride[d];
+                u /= s;
+            }
+        }
+        return off;
+    }
+    return lk_offset(l, i);
+}
+
 __device__ __forceinline__ float lk_bf16_to_f32(u16 h) {
     return __int_as_float(((unsigned int) h) << 16);
 }
