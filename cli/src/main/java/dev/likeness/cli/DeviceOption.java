@@ -16,6 +16,20 @@ final class DeviceOption {
     }
 
     /**
+     * The device {@code flag} (else {@code $LIKENESS_DEVICE}, else auto) names, checked without opening it.
+     *
+     * @throws Likeness.UsageError for an unknown device name (exit 2), naming the flag or the variable
+     */
+    static String validated(String flag) {
+        String source = flag != null && !flag.isBlank() ? "--device" : Backends.DEVICE_ENV;
+        try {
+            return Backends.validate(Backends.device(flag));
+        } catch (IllegalArgumentException e) {
+            throw new Likeness.UsageError(source + ": " + e.getMessage());
+        }
+    }
+
+    /**
      * The backend {@code flag} (else {@code $LIKENESS_DEVICE}, else auto) names, with {@code threads} CPU threads;
      * prints the "backend: ..." line (and auto's fallback line) to {@code err}.
      *
@@ -24,14 +38,7 @@ final class DeviceOption {
      *                                                           with "--device cuda: " (exit 1)
      */
     static Backend open(String flag, Integer threads, PrintWriter err) {
-        String device = Backends.device(flag);
-        String source = flag != null && !flag.isBlank() ? "--device" : Backends.DEVICE_ENV;
-        Backend backend;
-        try {
-            backend = Backends.open(device, threads, line -> err.println("likeness: " + line));
-        } catch (IllegalArgumentException e) {
-            throw new Likeness.UsageError(source + ": " + e.getMessage());
-        }
+        Backend backend = Backends.open(validated(flag), threads, line -> err.println("likeness: " + line));
         err.println("likeness: backend: " + Backends.describe(backend));
         err.flush();
         return backend;

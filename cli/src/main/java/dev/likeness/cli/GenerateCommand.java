@@ -128,21 +128,22 @@ final class GenerateCommand implements Callable<Integer> {
         if (!fmt.equals("jpeg") && !fmt.equals("png")) {
             throw new Likeness.UsageError("--format must be jpeg or png, got '" + format + "'");
         }
+        DeviceOption.validated(device);
         RgbImage reference = readReference();
         long usedSeed = seed != null ? seed : new SecureRandom().nextLong() & 0x7fffffffffffffffL;
         if (!runSize.equals(requested)) {
             err.println("likeness: size " + requested + " is not a multiple of 16; generating " + runSize);
         }
 
+        modelsRoot = modelsRoot(models);
+        ModelPaths paths = modelPaths(modelsRoot, err);
         try (Backend backend = DeviceOption.open(device, threads, err)) {
-            return generate(backend, reference, runSize, fmt, usedSeed, err, stdout);
+            return generate(backend, paths, reference, runSize, fmt, usedSeed, err, stdout);
         }
     }
 
-    private int generate(Backend backend, RgbImage reference, ImageSize runSize, String fmt,
+    private int generate(Backend backend, ModelPaths paths, RgbImage reference, ImageSize runSize, String fmt,
                          long usedSeed, PrintWriter err, PrintWriter stdout) throws IOException {
-        modelsRoot = modelsRoot(models);
-        ModelPaths paths = modelPaths(modelsRoot, err);
         long loadStart = System.nanoTime();
         try (InstantCharacterPipeline pipeline = paths.load(backend)) {
             err.printf(Locale.ROOT, "likeness: models loaded in %.1f s%n", (System.nanoTime() - loadStart) / 1e9);

@@ -160,6 +160,7 @@ final class ServeCommand implements Callable<Integer> {
             throw new Likeness.UsageError("--tls-host names the generated certificate's hosts; it has no effect "
                     + "with --tls-cert");
         }
+        DeviceOption.validated(device);
         Path data = dataDir != null ? dataDir : defaultDataDir();
         ServerConfig config = config(data);
 

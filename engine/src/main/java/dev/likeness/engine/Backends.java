@@ -52,7 +52,7 @@ public final class Backends {
      *                                  starting with {@code "--device cuda: "}
      */
     public static Backend open(String device, Integer threads, Consumer<String> log) {
-        String d = device == null || device.isBlank() ? "auto" : device.strip().toLowerCase(Locale.ROOT);
+        String d = validate(device);
         if (threads != null && threads < 1) {
             throw new IllegalArgumentException("threads must be at least 1, got " + threads);
         }
@@ -70,9 +70,6 @@ public final class Backends {
             }
             default -> {
                 int ordinal = cudaOrdinal(d);
-                if (ordinal < 0) {
-                    throw new IllegalArgumentException("unknown device '" + device.strip() + "': use " + ALLOWED);
-                }
                 try {
                     return CudaBackend.open(ordinal);
                 } catch (CudaUnavailableException | CudaException e) {
@@ -80,6 +77,20 @@ public final class Backends {
                 }
             }
         }
+    }
+
+    /**
+     * {@code device} normalized ("auto" for null or blank, lower case), without opening anything: for checking a
+     * flag before any work starts.
+     *
+     * @throws IllegalArgumentException for a name {@link #open} does not accept, naming the allowed values
+     */
+    public static String validate(String device) {
+        String d = device == null || device.isBlank() ? "auto" : device.strip().toLowerCase(Locale.ROOT);
+        if (!d.equals("cpu") && !d.equals("auto") && cudaOrdinal(d) < 0) {
+            throw new IllegalArgumentException("unknown device '" + device.strip() + "': use " + ALLOWED);
+        }
+        return d;
     }
 
     /** One line describing {@code backend} for the startup log: "cuda:0 (NVIDIA H100 80GB HBM3, bf16)". */

@@ -116,6 +116,11 @@ class BackendsTest {
             assertEquals("unknown device '" + bad + "': use " + Backends.ALLOWED, e.getMessage());
         }
         assertThrows(IllegalArgumentException.class, () -> Backends.open("cpu", 0, line -> { }));
+        assertEquals("cuda:12", Backends.validate(" CUDA:12 "));
+        assertEquals("auto", Backends.validate(null));
+        assertEquals("cpu", Backends.validate("cpu"));
+        assertEquals("unknown device 'tpu': use " + Backends.ALLOWED,
+                assertThrows(IllegalArgumentException.class, () -> Backends.validate("tpu")).getMessage());
     }
 
     @Test
