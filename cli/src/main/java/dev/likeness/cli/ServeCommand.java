@@ -180,6 +180,7 @@ final class ServeCommand implements Callable<Integer> {
             server = new LikenessServer(config, List.of(endpoint, ideogram)).start();
         } catch (Exception e) {
             pipeline.close();
+            backend.close();
             throw e;
         }
         CountDownLatch stopped = new CountDownLatch(1);
@@ -189,6 +190,7 @@ final class ServeCommand implements Callable<Integer> {
                 server.close();
                 if (endpoint.awaitIdle(Duration.ofSeconds(10)) && ideogram.awaitIdle(Duration.ofSeconds(10))) {
                     pipeline.close();
+                    backend.close();
                 } else {
                     err.println("likeness: a generation is still inside a denoising step; exiting without closing "
                             + "the models (its request was queued again)");

@@ -300,7 +300,6 @@ public final class Weights implements AutoCloseable {
         return host;
     }
 
-
     /** The checkpoint's path: the file or folder that was opened. */
     public Path path() {
         return source.path();
