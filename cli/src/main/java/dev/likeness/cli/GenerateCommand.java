@@ -4,8 +4,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.pipeline.ImageSize;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.ModelPaths;
@@ -99,6 +99,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads (default: all cores).")
     Integer threads;
 
+    @Option(names = "--device", paramLabel = "DEVICE", description = DeviceOption.DESCRIPTION)
+    String device;
+
     @Option(names = "--no-safety-checker", negatable = false,
             description = "Do not run the safety checker (enable_safety_checker=false): no image is checked, every "
                     + "has_nsfw_concepts flag is false.")
@@ -125,19 +128,25 @@ final class GenerateCommand implements Callable<Integer> {
         if (!fmt.equals("jpeg") && !fmt.equals("png")) {
             throw new Likeness.UsageError("--format must be jpeg or png, got '" + format + "'");
         }
+        DeviceOption.validated(device);
         RgbImage reference = readReference();
         long usedSeed = seed != null ? seed : new SecureRandom().nextLong() & 0x7fffffffffffffffL;
         if (!runSize.equals(requested)) {
             err.println("likeness: size " + requested + " is not a multiple of 16; generating " + runSize);
         }
 
-        CpuBackend backend = threads != null ? new CpuBackend(threads) : new CpuBackend();
         modelsRoot = modelsRoot(models);
         ModelPaths paths = modelPaths(modelsRoot, err);
+        try (Backend backend = DeviceOption.open(device, threads, err)) {
+            return generate(backend, paths, reference, runSize, fmt, usedSeed, err, stdout);
+        }
+    }
+
+    private int generate(Backend backend, ModelPaths paths, RgbImage reference, ImageSize runSize, String fmt,
+                         long usedSeed, PrintWriter err, PrintWriter stdout) throws IOException {
         long loadStart = System.nanoTime();
         try (InstantCharacterPipeline pipeline = paths.load(backend)) {
-            err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n",
-                    (System.nanoTime() - loadStart) / 1e9, backend.threads());
+            err.printf(Locale.ROOT, "likeness: models loaded in %.1f s%n", (System.nanoTime() - loadStart) / 1e9);
             SubjectImages subject = SubjectImages.of(reference, backend);
             InstantCharacterPipeline.Request request = new InstantCharacterPipeline.Request(prompt, negative,
                     trueCfgScale, subject, runSize.width(), runSize.height(), scale, guidance, steps, numImages,

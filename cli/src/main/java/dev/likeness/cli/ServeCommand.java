@@ -1,6 +1,6 @@
 package dev.likeness.cli;
 
-import dev.likeness.engine.cpu.CpuBackend;
+import dev.likeness.engine.Backend;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.ModelPaths;
 import dev.likeness.pipeline.safety.SafetyChecker;
@@ -69,6 +69,9 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--threads", description = "CPU threads of the engine (default: all cores).")
     Integer threads;
+
+    @Option(names = "--device", paramLabel = "DEVICE", description = DeviceOption.DESCRIPTION)
+    String device;
 
     @Option(names = "--keep-encoders",
             description = "Keep the text and image encoders loaded between requests (faster requests, more memory; "
@@ -157,16 +160,16 @@ final class ServeCommand implements Callable<Integer> {
             throw new Likeness.UsageError("--tls-host names the generated certificate's hosts; it has no effect "
                     + "with --tls-cert");
         }
+        DeviceOption.validated(device);
         Path data = dataDir != null ? dataDir : defaultDataDir();
         ServerConfig config = config(data);
 
-        CpuBackend backend = threads != null ? new CpuBackend(threads) : new CpuBackend();
+        Backend backend = DeviceOption.open(device, threads, err);
         Path modelsRoot = GenerateCommand.modelsRoot(models);
         ModelPaths paths = GenerateCommand.modelPaths(modelsRoot, err);
         long t0 = System.nanoTime();
         InstantCharacterPipeline pipeline = paths.load(backend, !keepEncoders);
-        err.printf(Locale.ROOT, "likeness: models loaded in %.1f s (%d threads)%n", (System.nanoTime() - t0) / 1e9,
-                backend.threads());
+        err.printf(Locale.ROOT, "likeness: models loaded in %.1f s%n", (System.nanoTime() - t0) / 1e9);
         SafetyChecker safety = SafetyCheckers.load(modelsRoot, backend);
         err.println("likeness: safety checker " + safety.name() + " (requests may turn it off with "
                 + "enable_safety_checker=false)");
@@ -177,6 +180,7 @@ final class ServeCommand implements Callable<Integer> {
             server = new LikenessServer(config, List.of(endpoint, ideogram)).start();
         } catch (Exception e) {
             pipeline.close();
+            backend.close();
             throw e;
         }
         CountDownLatch stopped = new CountDownLatch(1);
@@ -186,6 +190,7 @@ final class ServeCommand implements Callable<Integer> {
                 server.close();
                 if (endpoint.awaitIdle(Duration.ofSeconds(10)) && ideogram.awaitIdle(Duration.ofSeconds(10))) {
                     pipeline.close();
+                    backend.close();
                 } else {
                     err.println("likeness: a generation is still inside a denoising step; exiting without closing "
                             + "the models (its request was queued again)");

@@ -13,6 +13,7 @@ import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -40,6 +41,13 @@ class LikenessCliTest {
         assertTrue(r.err().contains("built-in tiny model") && r.err().contains("noise-like"), r.err());
         assertTrue(r.err().contains("not a multiple of 16; generating 64x48"), r.err());
         assertTrue(r.err().contains("step 2/2"), r.err());
+        // no --device: auto, which names the backend it picked once (and why it is not the GPU, when it is not)
+        List<String> backendLines = r.err().lines().filter(l -> l.startsWith("likeness: backend: ")).toList();
+        assertEquals(1, backendLines.size(), r.err());
+        if (backendLines.getFirst().startsWith("likeness: backend: cpu (")) {
+            assertEquals(1, r.err().lines().filter(l -> l.startsWith("likeness: CUDA not available (")
+                    && l.endsWith("); using the CPU backend")).count(), r.err());
+        }
         JsonNode json = new ObjectMapper().readTree(r.out());
         assertEquals(11, json.get("seed").asLong());
         assertEquals("a robot surfing", json.get("prompt").asText());

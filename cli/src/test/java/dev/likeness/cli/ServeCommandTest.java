@@ -70,6 +70,7 @@ class ServeCommandTest {
         Path logFile = dir.resolve(logName);
         ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(logFile.toFile());
         pb.environment().remove("LIKENESS_MODELS");
+        pb.environment().remove("LIKENESS_DEVICE");
         pb.environment().put("LIKENESS_CONFIG", dir.resolve("no-config.properties").toString());
         Process p = pb.start();
         String marker = "serving fal-ai/instant-character at ";
@@ -96,6 +97,10 @@ class ServeCommandTest {
         String id;
         try {
             assertTrue(Files.readString(child.log()).contains("built-in tiny model"));
+            String started = Files.readString(child.log());
+            assertEquals(1, started.lines().filter(l -> l.startsWith("likeness: backend: ")).count(), started);
+            assertTrue(started.contains("likeness: backend: cpu (2 threads)")
+                    || started.contains("likeness: backend: cuda:0 ("), started);
             String body = "{\"prompt\":\"a robot\",\"image_url\":\"data:image/png;base64,"
                     + Base64.getEncoder().encodeToString(Files.readAllBytes(CHARACTER))
                     + "\",\"image_size\":{\"width\":32,\"height\":32},\"num_inference_steps\":1,\"seed\":3}";

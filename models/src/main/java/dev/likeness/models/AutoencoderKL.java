@@ -2,7 +2,6 @@ package dev.likeness.models;
 
 import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -114,7 +113,7 @@ public final class AutoencoderKL implements AutoCloseable {
      * Loads a diffusers folder ({@code config.json} and {@code diffusion_pytorch_model.safetensors}, or its sharded
      * index); the weights stay memory-mapped until {@link #close}.
      */
-    public static AutoencoderKL load(Path folder, CpuBackend backend) {
+    public static AutoencoderKL load(Path folder, Backend backend) {
         Config config = Config.from(ModelConfig.read(folder.resolve("config.json")));
         Weights weights = Weights.open(folder, backend);
         try {

@@ -1,7 +1,7 @@
 package dev.likeness.models;
 
+import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -64,7 +64,7 @@ public final class ClipTextModel implements AutoCloseable {
 
     private final Config config;
     private final Weights weights;
-    private final CpuBackend backend;
+    private final Backend backend;
     private final Tensor tokenEmbedding;
     private final Tensor positionEmbedding;
     private final List<ClipEncoderLayer> layers;
@@ -91,7 +91,7 @@ public final class ClipTextModel implements AutoCloseable {
     }
 
     /** Loads {@code dir/config.json} and the checkpoint in {@code dir}; errors name the file, tensor and expectation. */
-    public static ClipTextModel load(Path dir, CpuBackend backend) {
+    public static ClipTextModel load(Path dir, Backend backend) {
         Config config = Config.from(ModelConfig.read(dir.resolve("config.json")));
         Weights weights = Weights.open(dir, backend);
         try {

@@ -3,7 +3,6 @@ package dev.likeness.models;
 import dev.likeness.engine.Backend;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -148,7 +147,7 @@ public final class Dinov2Model implements AutoCloseable {
     }
 
     /** Loads {@code dir/config.json} and the safetensors checkpoint in {@code dir}. */
-    public static Dinov2Model load(Path dir, CpuBackend backend) {
+    public static Dinov2Model load(Path dir, Backend backend) {
         Config config = Config.from(ModelConfig.read(dir.resolve("config.json")));
         Weights weights = Weights.open(dir, backend);
         try {

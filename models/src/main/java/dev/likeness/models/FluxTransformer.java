@@ -3,7 +3,6 @@ package dev.likeness.models;
 import dev.likeness.engine.Backend;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -176,7 +175,7 @@ public final class FluxTransformer implements AutoCloseable {
 
     private final Config config;
     private final Weights weights;
-    private final CpuBackend backend;
+    private final Backend backend;
     private final Linear xEmbedder;
     private final Linear contextEmbedder;
     private final Mlp timestepEmbedder;
@@ -222,7 +221,7 @@ public final class FluxTransformer implements AutoCloseable {
      * Loads a diffusers folder: {@code config.json} and {@code diffusion_pytorch_model.safetensors} or its sharded
      * index; the weights stay memory-mapped until {@link #close}.
      */
-    public static FluxTransformer load(Path folder, CpuBackend backend) {
+    public static FluxTransformer load(Path folder, Backend backend) {
         Config config = Config.from(ModelConfig.read(folder.resolve("config.json")));
         Weights weights = Weights.open(folder, backend);
         try {
@@ -238,7 +237,7 @@ public final class FluxTransformer implements AutoCloseable {
      * fused qkv, optionally under {@code model.diffusion_model.}). The file carries no config, so the architecture is
      * given (e.g. read from the diffusers {@code transformer/config.json}).
      */
-    public static FluxTransformer loadSingleFile(Path file, Config config, CpuBackend backend) {
+    public static FluxTransformer loadSingleFile(Path file, Config config, Backend backend) {
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException(file + ": not a file (expected a BFL single-file .safetensors)");
         }
@@ -257,7 +256,8 @@ public final class FluxTransformer implements AutoCloseable {
 
     /**
      * The dtype the reference would run this checkpoint in: bf16 or f16 when its weights are stored so, else f32
-     * (the engine computes in f32 either way; this decides where the reference's roundings are reproduced).
+     * (this decides where the reference's roundings are reproduced; the backend computes in its own
+     * {@link Backend#computeDType()}: f32 on the CPU, bf16 by default on a GPU).
      */
     public DType storedDtype() {
         return modelDtype == null ? DType.F32 : modelDtype;
@@ -307,8 +307,7 @@ public final class FluxTransformer implements AutoCloseable {
         Tensor x = linear(hiddenStates, xEmbedder);
         Tensor temb = conditioning(timestep, guidance, pooled);
         Tensor c = linear(encoderHiddenStates, contextEmbedder);
-        List<Tensor> rope = backend.ropeFrequencies(backend.cat(0, List.of(txtIds, imgIds)), config.axesDimsRope(),
-                ROPE_THETA);
+        List<Tensor> rope = backend.ropeFrequencies(positionIds(txtIds, imgIds), config.axesDimsRope(), ROPE_THETA);
         Tensor cos = rope.get(0);
         Tensor sin = rope.get(1);
 
@@ -330,6 +329,21 @@ public final class FluxTransformer implements AutoCloseable {
         Tensor shift = linear(act, normOutShift).unsqueeze(1);
         Tensor sample = linear(modulate(backend.layerNorm(image, null, null, EPS), shift, scale), projOut);
         return new Result(sample, doubleImage, doubleText, h);
+    }
+
+    /**
+     * {@code torch.cat((txt_ids, img_ids), dim=0)} kept in f32 (diffusers computes the rotary tables from f32 ids):
+     * a backend computing in bf16 would round position ids above 256, so there the ids are joined on the host.
+     */
+    private Tensor positionIds(Tensor txtIds, Tensor imgIds) {
+        if (backend.computeDType() == DType.F32) {
+            return backend.cat(0, List.of(txtIds, imgIds));
+        }
+        float[] txt = backend.toFloatArray(txtIds);
+        float[] img = backend.toFloatArray(imgIds);
+        float[] ids = Arrays.copyOf(txt, txt.length + img.length);
+        System.arraycopy(img, 0, ids, txt.length, img.length);
+        return backend.fromFloats(ids, txtIds.size(0) + imgIds.size(0), txtIds.size(1));
     }
 
     /** {@code CombinedTimestepGuidanceTextProjEmbeddings} (or without guidance) on 1000 t, 1000 g and pooled. */

@@ -1,7 +1,7 @@
 package dev.likeness.models;
 
+import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -210,7 +210,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
 
     private final Config config;
     private final Weights weights;
-    private final CpuBackend backend;
+    private final Backend backend;
     private final List<Block> crossLayerBlocks;
     private final List<Block> crossScaleBlocks;
     private final Mlp proj;
@@ -274,7 +274,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
      * {@code instantcharacter_ip-adapter.safetensors}, else the folder's only {@code .bin}/{@code .safetensors} file.
      * The weights stay memory-mapped until {@link #close}.
      */
-    public static InstantCharacterAdapter load(Path path, CpuBackend backend) {
+    public static InstantCharacterAdapter load(Path path, Backend backend) {
         Path file = Files.isDirectory(path) ? checkpointIn(path) : path;
         Path folder = file.toAbsolutePath().getParent();
         Path config = folder == null ? null : folder.resolve("config.json");
@@ -283,7 +283,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
     }
 
     /** Loads the checkpoint file {@code file} with the architecture {@code config}. */
-    public static InstantCharacterAdapter load(Path file, Config config, CpuBackend backend) {
+    public static InstantCharacterAdapter load(Path file, Config config, Backend backend) {
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException(file + ": not a file (expected the InstantCharacter adapter checkpoint, "
                     + CHECKPOINT_FILE + " or a .safetensors with the same keys)");

@@ -3,7 +3,6 @@ package dev.likeness.models;
 import dev.likeness.engine.Backend;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -155,7 +154,7 @@ public final class SiglipVisionModel implements AutoCloseable {
     }
 
     /** Loads {@code dir/config.json} and the safetensors checkpoint in {@code dir}. */
-    public static SiglipVisionModel load(Path dir, CpuBackend backend) {
+    public static SiglipVisionModel load(Path dir, Backend backend) {
         Config config = Config.from(ModelConfig.read(dir.resolve("config.json")));
         Weights weights = Weights.open(dir, backend);
         try {

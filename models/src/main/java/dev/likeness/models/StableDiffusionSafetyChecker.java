@@ -1,7 +1,7 @@
 package dev.likeness.models;
 
+import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -121,7 +121,7 @@ public final class StableDiffusionSafetyChecker implements AutoCloseable {
 
     private final Config config;
     private final Weights weights;
-    private final CpuBackend backend;
+    private final Backend backend;
     private final Tensor classEmbedding;
     private final Tensor patchWeight;
     private final Tensor positionEmbedding;
@@ -165,7 +165,7 @@ public final class StableDiffusionSafetyChecker implements AutoCloseable {
     }
 
     /** Loads {@code dir/config.json} and the checkpoint in {@code dir}; errors name the file, tensor and expectation. */
-    public static StableDiffusionSafetyChecker load(Path dir, CpuBackend backend) {
+    public static StableDiffusionSafetyChecker load(Path dir, Backend backend) {
         Config config = Config.from(ModelConfig.read(dir.resolve("config.json")));
         Weights weights = Weights.open(dir, backend);
         try {

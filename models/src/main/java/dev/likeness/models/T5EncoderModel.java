@@ -1,8 +1,8 @@
 package dev.likeness.models;
 
+import dev.likeness.engine.Backend;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -68,7 +68,7 @@ public final class T5EncoderModel implements AutoCloseable {
 
     private final Config config;
     private final Weights weights;
-    private final CpuBackend backend;
+    private final Backend backend;
     private final Tensor embedTokens;
     private final Tensor relativeAttentionBias;
     private final List<Block> blocks;
@@ -93,7 +93,7 @@ public final class T5EncoderModel implements AutoCloseable {
     }
 
     /** Loads {@code dir/config.json} and the checkpoint in {@code dir}; errors name the file, tensor and expectation. */
-    public static T5EncoderModel load(Path dir, CpuBackend backend) {
+    public static T5EncoderModel load(Path dir, Backend backend) {
         Config config = Config.from(ModelConfig.read(dir.resolve("config.json")));
         Weights weights = Weights.open(dir, backend);
         try {

@@ -1,5 +1,6 @@
 package dev.likeness.models;
 
+import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.engine.safetensors.Checkpoint;
@@ -14,8 +15,10 @@ import java.util.Collections;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Callable;
 import java.util.function.Function;
 
@@ -26,6 +29,11 @@ import java.util.function.Function;
  * their stored dtype (the kernels convert in blocks); every shape is checked against what the model's config implies,
  * and a missing tensor or a wrong shape is an error naming the file, the tensor and what was expected
  * ({@link SafetensorsException} for safetensors, {@link TorchCheckpointException} for torch checkpoints).
+ *
+ * <p>The tensors are read on the host (a {@link CpuBackend}: memory-mapped views) and handed out on the target
+ * backend the weights were opened for: on a CPU backend the mapped views themselves; on another backend (a GPU)
+ * each tensor is transferred once, in its stored dtype (bf16 stays bf16), and the copy is kept, so asking again
+ * does not upload again. Closing the weights that {@link #open} returned releases those copies.
  */
 public final class Weights implements AutoCloseable {
     /** Set while {@link #audit} runs: where problems are collected instead of thrown. */
@@ -154,32 +162,48 @@ public final class Weights implements AutoCloseable {
     }
 
     private final Source source;
-    private final CpuBackend backend;
+    /** Where the checkpoint's tensors are read: memory-mapped host views. */
+    private final CpuBackend host;
+    /** Where the model runs: the tensors {@link #get} returns live there. */
+    private final Backend target;
+    /** Whether {@link #host} was made here for a non-CPU target (closed with the owning weights). */
+    private final boolean ownsHost;
     private final String prefix;
     private final boolean owner;
     /** The full keys asked for, shared by a checkpoint's children; only kept in audit mode. */
     private final Set<String> used;
+    /** Full key → the tensor on {@link #target}, shared by a checkpoint's children; null when target is the host. */
+    private final Map<String, Tensor> onTarget;
 
-    private Weights(Source source, CpuBackend backend, String prefix, boolean owner, Set<String> used) {
+    private Weights(Source source, CpuBackend host, Backend target, boolean ownsHost, String prefix, boolean owner,
+                    Set<String> used, Map<String, Tensor> onTarget) {
         this.source = source;
-        this.backend = backend;
+        this.host = host;
+        this.target = target;
+        this.ownsHost = ownsHost;
         this.prefix = prefix;
         this.owner = owner;
         this.used = used;
+        this.onTarget = onTarget;
     }
 
     /**
      * Opens a checkpoint: a directory (safetensors index or single file), an index file, one {@code .safetensors}
-     * file, or a {@code torch.save} zip file ({@code .bin}, {@code .pt}, {@code .pth}).
+     * file, or a {@code torch.save} zip file ({@code .bin}, {@code .pt}, {@code .pth}). The tensors are handed out
+     * on {@code backend}: mapped views on a {@link CpuBackend}, copies made once on any other backend.
      */
-    public static Weights open(Path path, CpuBackend backend) {
+    public static Weights open(Path path, Backend backend) {
         String name = path.getFileName() == null ? "" : path.getFileName().toString().toLowerCase(Locale.ROOT);
         boolean torch = name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth");
         Function<Path, Source> opener = torch ? p -> new Torch(TorchCheckpoint.open(p))
                 : p -> new Safetensors(Checkpoint.open(p));
         Audit audit = AUDIT.isBound() ? AUDIT.get() : null;
-        Weights w = new Weights(opener.apply(path), backend, "", true,
-                audit == null ? null : Collections.synchronizedSet(new LinkedHashSet<>()));
+        Source source = opener.apply(path);
+        boolean onHost = backend instanceof CpuBackend;
+        CpuBackend host = onHost ? (CpuBackend) backend : new CpuBackend(1);
+        Weights w = new Weights(source, host, backend, !onHost, "", true,
+                audit == null ? null : Collections.synchronizedSet(new LinkedHashSet<>()),
+                onHost ? null : new ConcurrentHashMap<>());
         if (audit != null) {
             audit.opened.add(w);
         }
@@ -188,7 +212,7 @@ public final class Weights implements AutoCloseable {
 
     /** The weights under {@code name + "."}. */
     public Weights child(String name) {
-        return new Weights(source, backend, prefix + name + ".", false, used);
+        return new Weights(source, host, target, false, prefix + name + ".", false, used, onTarget);
     }
 
     /** The full key of {@code name} in the checkpoint. */
@@ -213,7 +237,23 @@ public final class Weights implements AutoCloseable {
             return fail(source.path() + ": missing tensor '" + k + "' (expected shape " + Arrays.toString(shape)
                     + ")", shape);
         }
-        Tensor t = source.tensor(k, backend);
+        if (onTarget != null) {
+            Tensor cached = onTarget.get(k);
+            if (cached != null) {
+                return checked(k, cached, shape);
+            }
+        }
+        Tensor t = source.tensor(k, host);
+        Tensor checked = checked(k, t, shape);
+        if (checked != t || onTarget == null) {
+            return checked;
+        }
+        // moved once, in its stored dtype; concurrent first requests keep one copy
+        return onTarget.computeIfAbsent(k, key -> target.transfer(t));
+    }
+
+    /** {@code t} when it has {@code shape} and a floating dtype; else the failure (or audit placeholder). */
+    private Tensor checked(String k, Tensor t, int[] shape) {
         if (!Arrays.equals(t.shape(), shape)) {
             return fail(source.fileOf(k) + ": tensor '" + k + "' has shape " + Arrays.toString(t.shape())
                     + ", expected " + Arrays.toString(shape), shape);
@@ -233,7 +273,7 @@ public final class Weights implements AutoCloseable {
         AUDIT.get().problems.add(message);
         int[] ones = new int[shape.length];
         Arrays.fill(ones, 1);
-        return backend.zeros(dev.likeness.engine.DType.F32, ones).expand(shape);
+        return target.zeros(dev.likeness.engine.DType.F32, ones).expand(shape);
     }
 
     private void reportUnused(Audit audit) {
@@ -250,8 +290,14 @@ public final class Weights implements AutoCloseable {
         return has(name) ? get(name, shape) : null;
     }
 
-    public CpuBackend backend() {
-        return backend;
+    /** The backend the tensors are handed out on (the one the model runs on). */
+    public Backend backend() {
+        return target;
+    }
+
+    /** The host backend the checkpoint is read with (the target itself when that is a CPU backend). */
+    public CpuBackend host() {
+        return host;
     }
 
     /** The checkpoint's path: the file or folder that was opened. */
@@ -271,7 +317,17 @@ public final class Weights implements AutoCloseable {
     @Override
     public void close() {
         if (owner) {
+            if (onTarget != null) {
+                // the model that owned these weights is closed: give its device copies back now, not at GC
+                for (Tensor t : onTarget.values()) {
+                    t.storage().release();
+                }
+                onTarget.clear();
+            }
             source.close();
+            if (ownsHost) {
+                host.close();
+            }
         }
     }
 }

@@ -3,6 +3,7 @@ package dev.likeness.models;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.engine.safetensors.SafetensorsException;
@@ -83,6 +84,32 @@ class FluxTransformerTest {
                     () -> FluxTransformer.load(resource("flux", folder), BACKEND), c.getKey())));
         }
         return tests;
+    }
+
+    /**
+     * On a backend that is not a CpuBackend (and reports a bf16 compute dtype, so the position ids are joined on the
+     * host) the model runs through the Backend interface only, each weight is transferred once, and the results are
+     * the CPU backend's, bit for bit.
+     */
+    @Test
+    void runsOnAnotherBackendThroughTheInterface() {
+        String c = ModelGoldens.cases(GOLDEN).getFirst().getKey();
+        String folder = ModelGoldens.cases(GOLDEN).getFirst().getValue().get("model").asText();
+        FluxTransformer.Result expected;
+        try (FluxTransformer model = FluxTransformer.load(resource("flux", folder), BACKEND)) {
+            expected = run(model, c, null);
+        }
+        DelegatingBackend device = new DelegatingBackend(BACKEND, DType.BF16);
+        try (FluxTransformer model = FluxTransformer.load(resource("flux", folder), device.backend)) {
+            int loaded = device.transfers.get();
+            assertTrue(loaded > 0, "the weights reach the backend through transfer");
+            FluxTransformer.Result r = run(model, c, null);
+            assertArrayEquals(DelegatingBackend.values(expected.sample()), DelegatingBackend.values(r.sample()));
+            assertArrayEquals(DelegatingBackend.values(expected.singleStream()),
+                    DelegatingBackend.values(r.singleStream()));
+            run(model, c, null);
+            assertEquals(loaded, device.transfers.get(), "a forward pass transfers no weight again");
+        }
     }
 
     @Test

@@ -4,7 +4,6 @@ import dev.likeness.engine.Backend;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Dtypes;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.engine.random.TorchGenerator;
 import dev.likeness.models.AutoencoderKL;
 import dev.likeness.models.ClipTextModel;
@@ -199,7 +198,7 @@ public final class InstantCharacterPipeline implements AutoCloseable {
     private final ReentrantLock generation = new ReentrantLock(true);
     private final DType noiseDtype;
 
-    public InstantCharacterPipeline(Components components, CpuBackend backend) {
+    public InstantCharacterPipeline(Components components, Backend backend) {
         this.c = components;
         this.backend = backend;
         check(components);

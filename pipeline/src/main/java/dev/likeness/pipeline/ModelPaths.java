@@ -1,6 +1,6 @@
 package dev.likeness.pipeline;
 
-import dev.likeness.engine.cpu.CpuBackend;
+import dev.likeness.engine.Backend;
 import dev.likeness.models.AutoencoderKL;
 import dev.likeness.models.ClipTextModel;
 import dev.likeness.models.Dinov2Model;
@@ -105,8 +105,8 @@ public record ModelPaths(Path flux, Path siglip, Path dinov2, Path adapter) {
         }
     }
 
-    /** {@link #load(CpuBackend, boolean)} releasing the encoders between their phases (what a big model needs). */
-    public InstantCharacterPipeline load(CpuBackend backend) {
+    /** {@link #load(Backend, boolean)} releasing the encoders between their phases (what a big model needs). */
+    public InstantCharacterPipeline load(Backend backend) {
         return load(backend, true);
     }
 
@@ -115,7 +115,7 @@ public record ModelPaths(Path flux, Path siglip, Path dinov2, Path adapter) {
      * Missing pieces are listed together in one error. With {@code releaseEncoders} the text and image encoders are
      * unmapped after their phase of each request and mapped again for the next one.
      */
-    public InstantCharacterPipeline load(CpuBackend backend, boolean releaseEncoders) {
+    public InstantCharacterPipeline load(Backend backend, boolean releaseEncoders) {
         List<String> missing = missing();
         if (!missing.isEmpty()) {
             throw new IllegalArgumentException("incomplete model directory:\n  - " + String.join("\n  - ", missing));
@@ -151,7 +151,7 @@ public record ModelPaths(Path flux, Path siglip, Path dinov2, Path adapter) {
         }
     }
 
-    FluxTransformer loadTransformer(CpuBackend backend) {
+    FluxTransformer loadTransformer(Backend backend) {
         Path folder = flux.resolve("transformer");
         if (Files.isRegularFile(folder.resolve("config.json"))) {
             return FluxTransformer.load(folder, backend);

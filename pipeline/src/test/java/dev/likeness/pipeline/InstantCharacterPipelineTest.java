@@ -142,6 +142,35 @@ class InstantCharacterPipelineTest {
         assertArrayEquals(expected("main", "noise"), packed, "initial noise (bit for bit)");
     }
 
+    /**
+     * The whole pipeline on a backend that is not a CpuBackend and reports a bf16 compute dtype (its ops still
+     * compute in f32): only the Backend interface is used, every weight arrives through transfer, and the images are
+     * the CPU backend's, bit for bit.
+     */
+    @Test
+    void runsOnAnotherBackendThroughTheInterface() throws IOException {
+        JsonNode p = params("negative");
+        float[] expected = BACKEND.toFloatArray(run(request(p, 1)).result().images());
+        DelegatingBackend device = new DelegatingBackend(BACKEND, dev.likeness.engine.DType.BF16);
+        Path dir = Path.of("target", "tiny-model-test").toAbsolutePath();
+        try (InstantCharacterPipeline other = TinyModel.materialize(dir).load(device.backend, false)) {
+            assertTrue(device.transfers.get() > 0, "the weights reach the backend through transfer");
+            InstantCharacterPipeline.Request r = request(p, 1);
+            InstantCharacterPipeline.Request onDevice = new InstantCharacterPipeline.Request(r.prompt(),
+                    r.negativePrompt(), r.trueCfgScale(), SubjectImages.of(subject, device.backend), r.width(),
+                    r.height(), r.scale(), r.guidanceScale(), r.steps(), r.numImages(), r.seed());
+            int loaded = device.transfers.get();
+            Tensor images = other.generate(onDevice, new InstantCharacterPipeline.Listener() { }, () -> false)
+                    .images();
+            assertArrayEquals(expected, DelegatingBackend.values(images));
+            // kept-resident encoders and the transformer were moved once, at load; a request moves no weight
+            int afterFirst = device.transfers.get();
+            other.generate(onDevice, new InstantCharacterPipeline.Listener() { }, () -> false);
+            assertEquals(afterFirst, device.transfers.get());
+            assertTrue(afterFirst >= loaded);
+        }
+    }
+
     @Test
     void sameInputsAndSeedGiveIdenticalImagesAndABatchRepeatsTheSingleImage() throws IOException {
         JsonNode p = params("negative");

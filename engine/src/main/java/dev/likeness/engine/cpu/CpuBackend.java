@@ -4,6 +4,7 @@ import dev.likeness.engine.Backend;
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Dtypes;
 import dev.likeness.engine.Tensor;
+import dev.likeness.engine.cuda.CudaBackend;
 
 import java.lang.foreign.MemorySegment;
 import java.util.List;
@@ -174,7 +175,12 @@ public final class CpuBackend implements Backend {
             Tensor sc = t.scale() == null ? null : transfer(t.scale());
             return new Tensor(mine, t.dtype(), t.shape(), t.strides(), t.offset(), sc);
         }
-        return t.backend().transfer(t).to(this);
+        if (t.backend() instanceof CudaBackend gpu) {
+            // device -> host in the tensor's own dtype (a bf16 weight stays bf16), then re-homed on this backend
+            return transfer(gpu.toHost(t));
+        }
+        // any other backend: its values in f32
+        return wrap(t.backend().toFloatArray(t), t.shape());
     }
 
     // ------------------------------------------------------------------ linear algebra

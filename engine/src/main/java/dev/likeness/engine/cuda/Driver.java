@@ -83,7 +83,11 @@ public final class Driver {
     private final MethodHandle cuGraphDestroy;
     private final MethodHandle cuGraphExecDestroy;
 
-    private Driver(NativeLibrary lib) {
+    /**
+     * Binds every symbol without initializing the driver. Package-private for DriverStubTest, which binds a stub
+     * library to check each call site against its descriptor; everything else goes through {@link #open}.
+     */
+    Driver(NativeLibrary lib) {
         this.lib = lib;
         cuInit = lib.bind("cuInit", I_I);
         cuDriverGetVersion = lib.bind("cuDriverGetVersion", I_A);

@@ -1,7 +1,7 @@
 package dev.likeness.pipeline.safety;
 
+import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.models.StableDiffusionSafetyChecker;
 import dev.likeness.pipeline.image.PillowResize;
 import dev.likeness.pipeline.image.RgbImage;
@@ -33,15 +33,15 @@ public final class ClipSafetyChecker implements SafetyChecker {
     private static final float[] CLIP_STD = {(float) 0.26862954, (float) 0.26130258, (float) 0.27577711};
 
     private final StableDiffusionSafetyChecker model;
-    private final CpuBackend backend;
+    private final Backend backend;
 
-    public ClipSafetyChecker(StableDiffusionSafetyChecker model, CpuBackend backend) {
+    public ClipSafetyChecker(StableDiffusionSafetyChecker model, Backend backend) {
         this.model = model;
         this.backend = backend;
     }
 
     /** Loads the checker folder ({@code config.json} + safetensors); a bad folder is a {@link SafetyCheckerException}. */
-    public static ClipSafetyChecker load(Path dir, CpuBackend backend) {
+    public static ClipSafetyChecker load(Path dir, Backend backend) {
         try {
             return new ClipSafetyChecker(StableDiffusionSafetyChecker.load(dir, backend), backend);
         } catch (RuntimeException e) {

@@ -1,6 +1,6 @@
 package dev.likeness.pipeline.safety;
 
-import dev.likeness.engine.cpu.CpuBackend;
+import dev.likeness.engine.Backend;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -26,7 +26,7 @@ public final class SafetyCheckers {
     }
 
     /** The checker for models root {@code models} (may be null: no weights configured). */
-    public static SafetyChecker load(Path models, CpuBackend backend) {
+    public static SafetyChecker load(Path models, Backend backend) {
         if (models != null) {
             Path dir = models.resolve(SD_CHECKER_DIR);
             if (Files.isDirectory(dir)) {

@@ -1,10 +1,10 @@
 package dev.likeness.server.endpoints;
 
+import dev.likeness.engine.Backend;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.pipeline.ImageSize;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.ideogram.ColorPalette;
@@ -67,7 +67,7 @@ public final class IdeogramCharacterEndpoint implements Endpoint {
      * @param safetyChecker the server's checker, run on every image (the endpoint has no field to turn it off); null:
      *                      none is loaded and the images are not checked
      */
-    public IdeogramCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend,
+    public IdeogramCharacterEndpoint(InstantCharacterPipeline pipeline, Backend backend,
                                      SafetyChecker safetyChecker) {
         this.ideogram = new IdeogramCharacter(pipeline, backend);
         this.decoder = new ImageDecoder();

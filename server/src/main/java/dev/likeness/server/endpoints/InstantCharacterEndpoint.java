@@ -1,10 +1,10 @@
 package dev.likeness.server.endpoints;
 
+import dev.likeness.engine.Backend;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.likeness.engine.Tensor;
-import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.pipeline.ImageSize;
 import dev.likeness.pipeline.InstantCharacterPipeline;
 import dev.likeness.pipeline.image.ImageDecoder;
@@ -62,7 +62,7 @@ public final class InstantCharacterEndpoint implements Endpoint {
     private static final ObjectNode SCHEMAS = OpenApi.resource("instant-character.json");
 
     private final InstantCharacterPipeline pipeline;
-    private final CpuBackend backend;
+    private final Backend backend;
     private final ImageDecoder decoder;
     private final ReentrantLock generation = new ReentrantLock(true);
     private final SafetyChecker safetyChecker;
@@ -73,7 +73,7 @@ public final class InstantCharacterEndpoint implements Endpoint {
      * @param backend   the backend the pipeline was loaded with (for the subject image tensors)
      * @param maxPixels largest reference image accepted, in pixels (decompression-bomb limit)
      */
-    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend, long maxPixels,
+    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, Backend backend, long maxPixels,
                                     SafetyChecker safetyChecker) {
         this.pipeline = pipeline;
         this.backend = backend;
@@ -82,7 +82,7 @@ public final class InstantCharacterEndpoint implements Endpoint {
     }
 
     /** With the decoder's default pixel limit ({@link ImageDecoder#DEFAULT_MAX_PIXELS}). */
-    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, CpuBackend backend,
+    public InstantCharacterEndpoint(InstantCharacterPipeline pipeline, Backend backend,
                                     SafetyChecker safetyChecker) {
         this(pipeline, backend, ImageDecoder.DEFAULT_MAX_PIXELS, safetyChecker);
     }
@@ -236,11 +236,11 @@ public final class InstantCharacterEndpoint implements Endpoint {
     private static final class Listener implements InstantCharacterPipeline.Listener {
         private final RunContext ctx;
         private final InstantCharacterPipeline pipeline;
-        private final CpuBackend backend;
+        private final Backend backend;
         private final ImageSize size;
         private long lastPreview;
 
-        Listener(RunContext ctx, InstantCharacterPipeline pipeline, CpuBackend backend, ImageSize size) {
+        Listener(RunContext ctx, InstantCharacterPipeline pipeline, Backend backend, ImageSize size) {
             this.ctx = ctx;
             this.pipeline = pipeline;
             this.backend = backend;
