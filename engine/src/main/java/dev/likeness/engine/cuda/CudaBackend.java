@@ -63,12 +63,14 @@ public final class CudaBackend implements Backend {
                     + "; Likeness needs 7.5 or newer (bf16 kernels)");
         }
         this.multiprocessors = driver.attribute(device, Driver.ATTR_MULTIPROCESSOR_COUNT);
+        // NVRTC first: if it is missing nothing has been retained yet (a failed open holds no context)
+        Nvrtc nvrtc = Nvrtc.get();
         this.context = driver.retainPrimaryContext(device);
         makeCurrent();
         this.stream = driver.createStream();
         // keep freed activations in the pool between steps instead of handing them back at every synchronization
         driver.setPoolReleaseThreshold(device, Long.MAX_VALUE);
-        this.kernels = new Kernels(driver, Nvrtc.get(), sm, Kernels.defaultCacheDir());
+        this.kernels = new Kernels(driver, nvrtc, sm, Kernels.defaultCacheDir());
         this.host = new CpuBackend(1);
         this.compute = compute;
         this.poison = Boolean.getBoolean("likeness.cuda.poison");
