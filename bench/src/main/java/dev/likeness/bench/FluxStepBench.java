@@ -279,6 +279,7 @@ public final class FluxStepBench {
             field(b, "engine", str("likeness"));
             field(b, "backend", str(o.backend()));
             field(b, "device", str(device));
+            field(b, "date", str(java.time.LocalDate.now(java.time.ZoneOffset.UTC).toString()));
             field(b, "config", str(o.tiny() ? "tiny" : "flux1-dev"));
             field(b, "weights", str(o.weights() == DType.F8_E4M3 ? "fp8_e4m3" : o.weights().name().toLowerCase(
                     Locale.ROOT)));
