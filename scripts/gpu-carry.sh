@@ -7,7 +7,7 @@
 #                      jlink's own zip compression, which leaves libjvm.so as it is)
 #   .carry/lib/        the engine, models and bench jars and their runtime dependencies (Jackson)
 #   .carry/junit/      junit-platform-console-standalone (runs the GPU tests without Maven)
-#   .carry/test-classes/  the engine's compiled test classes of dev.likeness.engine.cuda (the GPU tests)
+#   .carry/test-classes/  the engine's compiled test classes of dev.likeness.engine.cuda (the GPU tests; TEST_PATHS)
 #   .carry/wheels/     diffusers 0.33.1 and the pure-Python packages it needs that the device image lacks or has in
 #                      an incompatible version (installed there with --no-deps into a private directory)
 #   .carry/BUILD       what was built, from which commit
@@ -21,6 +21,9 @@ cd "$root"
 
 JUNIT_CONSOLE_VERSION=1.13.4   # the JUnit Platform of junit-bom 5.13.4 (pom.xml)
 WHEELS=(diffusers==0.33.1 huggingface_hub==0.36.2 importlib_metadata==10.2.0)
+# the engine's test classes (and test resources) under these class-path folders travel; add one where a GPU test
+# needs more than its own package
+TEST_PATHS=(dev/likeness/engine/cuda)
 MODULES=java.base,java.logging,java.sql,jdk.incubator.vector,jdk.zipfs
 LIMIT_MIB=60
 
@@ -46,7 +49,7 @@ for m in engine models bench; do
   cp "$m/target/likeness-$m-0.1.0-SNAPSHOT.jar" "$out/lib/"
 done
 cp "$deps"/jackson-*.jar "$out/lib/"
-(cd engine/target/test-classes && tar cf - dev/likeness/engine/cuda) | (cd "$out/test-classes" && tar xf -)
+(cd engine/target/test-classes && tar cf - "${TEST_PATHS[@]}") | (cd "$out/test-classes" && tar xf -)
 
 # --- JUnit console launcher, pinned
 console="$HOME/.m2/repository/org/junit/platform/junit-platform-console-standalone/$JUNIT_CONSOLE_VERSION/junit-platform-console-standalone-$JUNIT_CONSOLE_VERSION.jar"
@@ -73,7 +76,7 @@ python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:
 {
   echo "commit $(git rev-parse HEAD)$(git diff --quiet HEAD || echo ' (with uncommitted changes)')"
   echo "built $(date -u '+%Y-%m-%d %H:%M UTC') with $("$jdk/bin/java" -version 2>&1 | head -n 1)"
-  echo "jre modules: $("$jre/bin/java" --list-modules | tr '\n' ' ')"
+  echo "jre modules: $("$jre/bin/java" --list-modules 2>/dev/null | tr '\n' ' ')"
   (cd "$out" && find . -type f | sort)
 } > "$out/BUILD"
 "$jre/bin/java" --add-modules jdk.incubator.vector -cp "$out/lib/*" dev.likeness.bench.FluxStepBench --backend cpu \
