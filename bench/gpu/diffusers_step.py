@@ -65,6 +65,11 @@ def main(argv=None):
     image_tokens = a.image_tokens or (64 if a.tiny else 4096)
     text_tokens = a.text_tokens or (16 if a.tiny else 512)
 
+    # FluxTransformer2DModel needs neither transformers nor accelerate, but diffusers imports them when installed;
+    # on the GPU image they expect huggingface_hub 1.x while diffusers 0.33.1 runs with the carried 0.36. A None
+    # entry in sys.modules makes importlib.util.find_spec report them missing, so diffusers leaves them alone.
+    for hidden_package in ("transformers", "accelerate", "peft"):
+        sys.modules.setdefault(hidden_package, None)
     import torch
     import diffusers
     from diffusers import FluxTransformer2DModel
