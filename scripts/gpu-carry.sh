@@ -63,7 +63,7 @@ cp "$console" "$out/junit/"
 echo "gpu-carry: jlink $MODULES, then xz (about a minute)" >&2
 jre="$work/jre"
 "$jdk/bin/jlink" --add-modules "$MODULES" --strip-debug --no-man-pages --no-header-files --compress zip-0 \
-    --output "$jre" 2> >(grep -v "^WARNING: Using incubator modules" >&2)
+    --output "$jre" 2>&1 | { grep -v "^WARNING: Using incubator modules" >&2 || true; }
 strip --strip-unneeded "$jre/lib/server/libjvm.so" "$jre"/lib/*.so
 tar -C "$work" -cf - jre | xz -9 -T0 > "$out/jre.tar.xz"
 
