@@ -78,10 +78,11 @@ public final class FluxTransformer implements AutoCloseable {
     }
 
     /**
-     * Tensors by their diffusers key: the diffusers checkpoint itself, or {@link FluxKeyMap} over a BFL single file.
+     * Tensors by their diffusers key: the diffusers checkpoint itself, {@link FluxKeyMap} over a BFL single file, or
+     * any other source given to {@link #create} (e.g. weights generated on the device for a benchmark).
      */
     @FunctionalInterface
-    interface Parameters {
+    public interface Parameters {
         /** The tensor the diffusers checkpoint holds under {@code key}, which must have {@code shape}. */
         Tensor get(String key, int... shape);
 
@@ -174,6 +175,7 @@ public final class FluxTransformer implements AutoCloseable {
     }
 
     private final Config config;
+    /** The checkpoint the parameters are mapped from, closed with the model; null for {@link #create}. */
     private final Weights weights;
     private final Backend backend;
     private final Linear xEmbedder;
@@ -188,10 +190,10 @@ public final class FluxTransformer implements AutoCloseable {
     private final Linear projOut;
     private final DType modelDtype;
 
-    private FluxTransformer(Config config, Parameters p, Weights weights) {
+    private FluxTransformer(Config config, Parameters p, Weights weights, Backend backend) {
         this.config = config;
         this.weights = weights;
-        this.backend = weights.backend();
+        this.backend = backend;
         int d = config.innerDim();
         this.xEmbedder = Linear.load(p, "x_embedder", d, config.inChannels());
         this.contextEmbedder = Linear.load(p, "context_embedder", d, config.jointAttentionDim());
@@ -225,7 +227,7 @@ public final class FluxTransformer implements AutoCloseable {
         Config config = Config.from(ModelConfig.read(folder.resolve("config.json")));
         Weights weights = Weights.open(folder, backend);
         try {
-            return new FluxTransformer(config, weights::get, weights);
+            return new FluxTransformer(config, weights::get, weights, weights.backend());
         } catch (RuntimeException e) {
             weights.close();
             throw e;
@@ -243,11 +245,20 @@ public final class FluxTransformer implements AutoCloseable {
         }
         Weights weights = Weights.open(file, backend);
         try {
-            return new FluxTransformer(config, new FluxKeyMap(weights, config), weights);
+            return new FluxTransformer(config, new FluxKeyMap(weights, config), weights, weights.backend());
         } catch (RuntimeException e) {
             weights.close();
             throw e;
         }
+    }
+
+    /**
+     * A transformer of architecture {@code config} computing on {@code backend}, its tensors taken from
+     * {@code parameters} by diffusers key (each must have the shape asked for and live where {@code backend} computes).
+     * The caller owns the tensors: {@link #close} releases nothing here.
+     */
+    public static FluxTransformer create(Config config, Backend backend, Parameters parameters) {
+        return new FluxTransformer(config, parameters, null, backend);
     }
 
     public Config config() {
@@ -521,9 +532,11 @@ public final class FluxTransformer implements AutoCloseable {
         return backend.fromFloats(ids, rows * cols, 3);
     }
 
-    /** Unmaps the checkpoint. */
+    /** Unmaps the checkpoint (nothing for a transformer made by {@link #create}). */
     @Override
     public void close() {
-        weights.close();
+        if (weights != null) {
+            weights.close();
+        }
     }
 }
