@@ -29,7 +29,7 @@ public final class Kernels {
     /** Where the sources live on the class path. */
     public static final String RESOURCE_DIR = "/dev/likeness/engine/cuda/kernels/";
     /** The kernel modules (one .cu file each). */
-    public static final List<String> MODULES = List.of("copy");
+    public static final List<String> MODULES = List.of("copy", "attention");
 
     private final Driver driver;
     private final Nvrtc nvrtc;
