@@ -118,9 +118,9 @@ final class CudaAttention {
     /** Runs {@code plan}, in slices of at most 65535 batch entries (the grid's z limit). */
     private static void launch(CudaBackend b, AttentionPlan plan, Tensor out, Tensor q, Tensor k, Tensor v,
                                Tensor mask, long[] ms, float scale) {
-        MemorySegment function = b.kernels().function(AttentionPlan.MODULE, plan.function());
         if (plan.sharedBytes() > AttentionPlan.DEFAULT_SHARED) {
             b.makeCurrent();
+            MemorySegment function = b.kernels().function(AttentionPlan.MODULE, plan.function());
             b.driver().setMaxDynamicSharedMemory(function, plan.sharedBytes());
         }
         int batch = q.size(0);

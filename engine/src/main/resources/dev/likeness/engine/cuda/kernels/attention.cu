@@ -372,9 +372,18 @@ __device__ __forceinline__ void lk_attn_mma_body(const AttnParams& p) {
     const unsigned int vOff = ((lane & 15) * SST + (lane >> 4) * 8) * 2;
     const unsigned int sQa = lk_smem_addr(sQ) + aOff;
 
+    const int nkt = (p.lk + BK - 1) / BK;
+    const unsigned int sBase = lk_smem_addr(lk_smem_h);
+    // key tile 0 -> stage 0, in flight while Q is moved to registers (K and V as separate groups so S can start
+    // before V has landed)
+    lk_attn_tile<BK, DP, SST>(lk_smem_h, kg, p.ks[2], p.ks[3], 0, p.lk, D, vecK);
+    lk_cp_commit();
+    lk_attn_tile<BK, DP, SST>(lk_smem_h + BK * SST, vg, p.vs[2], p.vs[3], 0, p.lk, p.dv, vecV);
+    lk_cp_commit();
+
     unsigned int qf[QREG ? KT : 1][4];
     if (QREG) {
-        lk_cp_wait<0>();
+        lk_cp_wait<2>();  // Q has landed (K and V of tile 0 may still be in flight)
         __syncthreads();
 #pragma unroll
         for (int kk = 0; kk < KT; kk++) {
@@ -382,14 +391,6 @@ __device__ __forceinline__ void lk_attn_mma_body(const AttnParams& p) {
         }
         __syncthreads();  // stage 1 is about to be overwritten by key tile 1
     }
-
-    const int nkt = (p.lk + BK - 1) / BK;
-    const unsigned int sBase = lk_smem_addr(lk_smem_h);
-    // key tile 0 -> stage 0 (K and V as separate groups so S can start before V has landed)
-    lk_attn_tile<BK, DP, SST>(lk_smem_h, kg, p.ks[2], p.ks[3], 0, p.lk, D, vecK);
-    lk_cp_commit();
-    lk_attn_tile<BK, DP, SST>(lk_smem_h + BK * SST, vg, p.vs[2], p.vs[3], 0, p.lk, p.dv, vecV);
-    lk_cp_commit();
 
     float o[OT][4];
 #pragma unroll
