@@ -119,6 +119,11 @@ public final class CudaBackend implements Backend {
         return multiprocessors;
     }
 
+    /** The most dynamic shared memory one block may use after opting in ({@link Driver#setMaxDynamicSharedMemory}). */
+    public int sharedMemoryPerBlockOptin() {
+        return driver.attribute(device, Driver.ATTR_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN);
+    }
+
     @Override
     public DType computeDType() {
         return compute;

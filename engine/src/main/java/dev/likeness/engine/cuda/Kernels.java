@@ -29,7 +29,8 @@ public final class Kernels {
     /** Where the sources live on the class path. */
     public static final String RESOURCE_DIR = "/dev/likeness/engine/cuda/kernels/";
     /** The kernel modules (one .cu file each). */
-    public static final List<String> MODULES = List.of("copy", "elementwise", "norms", "gemm", "conv", "random");
+    public static final List<String> MODULES = List.of("copy", "elementwise", "norms", "gemm", "conv", "attention",
+            "random");
 
     private final Driver driver;
     private final Nvrtc nvrtc;
