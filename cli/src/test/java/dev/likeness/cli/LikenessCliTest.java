@@ -76,6 +76,26 @@ class LikenessCliTest {
     }
 
     @Test
+    void fp8QuantizesTheTransformerAndStillGenerates(@TempDir Path dir) throws IOException {
+        String[] common = {"generate", "--image", CHARACTER.toString(), "--prompt", "a robot", "--size", "32x32",
+                "--steps", "2", "--seed", "3", "--format", "png"};
+        Run plain = run(concat(common, "--out", dir.resolve("plain").toString()));
+        Run fp8 = run(concat(common, "--fp8", "--out", dir.resolve("fp8").toString()));
+        assertEquals(0, plain.exit(), plain.err());
+        assertEquals(0, fp8.exit(), fp8.err());
+        Path a = dir.resolve("plain").resolve("likeness-3-1.png");
+        Path b = dir.resolve("fp8").resolve("likeness-3-1.png");
+        assertTrue(Files.isRegularFile(b), fp8.err());
+        assertTrue(Files.mismatch(a, b) >= 0, "fp8 weights change the image (the transformer really ran quantized)");
+    }
+
+    private static String[] concat(String[] a, String... b) {
+        String[] r = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, r, a.length, b.length);
+        return r;
+    }
+
+    @Test
     void withoutASeedOneIsChosenAndReported(@TempDir Path dir) throws IOException {
         Run r = run("generate", "--image", CHARACTER.toString(), "--prompt", "p", "--size", "32x32", "--steps", "1",
                 "--no-safety-checker", "--out", dir.toString());

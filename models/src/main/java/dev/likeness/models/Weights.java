@@ -1,6 +1,7 @@
 package dev.likeness.models;
 
 import dev.likeness.engine.Backend;
+import dev.likeness.engine.Quantize;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.engine.safetensors.Checkpoint;
@@ -21,6 +22,7 @@ import java.util.TreeSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Callable;
 import java.util.function.Function;
+import java.util.function.Predicate;
 
 /**
  * A model's weights, read by name from a (possibly sharded) safetensors checkpoint or a {@code torch.save} zip
@@ -172,11 +174,14 @@ public final class Weights implements AutoCloseable {
     private final boolean owner;
     /** The full keys asked for, shared by a checkpoint's children; only kept in audit mode. */
     private final Set<String> used;
-    /** Full key → the tensor on {@link #target}, shared by a checkpoint's children; null when target is the host. */
+    /** Full key → the tensor on {@link #target}, shared by a checkpoint's children; null when target is the host
+     * and nothing is quantized. */
     private final Map<String, Tensor> onTarget;
+    /** Full keys of the 2-D weights to quantize to fp8 at load ({@link Quantize#fp8Rows}); null: none. */
+    private final Predicate<String> fp8;
 
     private Weights(Source source, CpuBackend host, Backend target, boolean ownsHost, String prefix, boolean owner,
-                    Set<String> used, Map<String, Tensor> onTarget) {
+                    Set<String> used, Map<String, Tensor> onTarget, Predicate<String> fp8) {
         this.source = source;
         this.host = host;
         this.target = target;
@@ -185,6 +190,7 @@ public final class Weights implements AutoCloseable {
         this.owner = owner;
         this.used = used;
         this.onTarget = onTarget;
+        this.fp8 = fp8;
     }
 
     /**
@@ -193,6 +199,15 @@ public final class Weights implements AutoCloseable {
      * on {@code backend}: mapped views on a {@link CpuBackend}, copies made once on any other backend.
      */
     public static Weights open(Path path, Backend backend) {
+        return open(path, backend, null);
+    }
+
+    /**
+     * {@link #open(Path, Backend)}, quantizing the 2-D floating weights whose full key {@code fp8} accepts to float8
+     * e4m3 with per-row scales as they are read ({@link Quantize#fp8Rows}: on the host, before any upload, so the
+     * target only ever holds the fp8 copy). Weights already stored in an 8-bit dtype are left as they are.
+     */
+    public static Weights open(Path path, Backend backend, Predicate<String> fp8) {
         String name = path.getFileName() == null ? "" : path.getFileName().toString().toLowerCase(Locale.ROOT);
         boolean torch = name.endsWith(".bin") || name.endsWith(".pt") || name.endsWith(".pth");
         Function<Path, Source> opener = torch ? p -> new Torch(TorchCheckpoint.open(p))
@@ -203,7 +218,7 @@ public final class Weights implements AutoCloseable {
         CpuBackend host = onHost ? (CpuBackend) backend : new CpuBackend(1);
         Weights w = new Weights(source, host, backend, !onHost, "", true,
                 audit == null ? null : Collections.synchronizedSet(new LinkedHashSet<>()),
-                onHost ? null : new ConcurrentHashMap<>());
+                onHost && fp8 == null ? null : new ConcurrentHashMap<>(), fp8);
         if (audit != null) {
             audit.opened.add(w);
         }
@@ -212,7 +227,7 @@ public final class Weights implements AutoCloseable {
 
     /** The weights under {@code name + "."}. */
     public Weights child(String name) {
-        return new Weights(source, host, target, false, prefix + name + ".", false, used, onTarget);
+        return new Weights(source, host, target, false, prefix + name + ".", false, used, onTarget, fp8);
     }
 
     /** The full key of {@code name} in the checkpoint. */
@@ -243,13 +258,24 @@ public final class Weights implements AutoCloseable {
                 return checked(k, cached, shape);
             }
         }
-        Tensor t = source.tensor(k, host);
-        Tensor checked = checked(k, t, shape);
-        if (checked != t || onTarget == null) {
+        Tensor read = source.tensor(k, host);
+        Tensor checked = checked(k, read, shape);
+        if (checked != read) {
             return checked;
         }
-        // moved once, in its stored dtype; concurrent first requests keep one copy
-        return onTarget.computeIfAbsent(k, key -> target.transfer(t));
+        if (onTarget == null) {
+            return quantized(k, read);
+        }
+        // moved once, in its stored dtype (or quantized first); concurrent first requests keep one copy
+        return onTarget.computeIfAbsent(k, key -> target.transfer(quantized(key, read)));
+    }
+
+    /** {@code t}, or its fp8 quantization when the weights were opened to quantize {@code key}. */
+    private Tensor quantized(String key, Tensor t) {
+        if (fp8 == null || t.dim() != 2 || t.dtype().byteSize() == 1 || !fp8.test(key)) {
+            return t;
+        }
+        return Quantize.fp8Rows(host, t);
     }
 
     /** {@code t} when it has {@code shape} and a floating dtype; else the failure (or audit placeholder). */

@@ -112,6 +112,47 @@ class FluxTransformerTest {
         }
     }
 
+    /**
+     * {@code fp8}: every block linear weight is quantized (F8_E4M3 with per-row scales), nothing else is, and the
+     * output stays near the unquantized model's (fp8 keeps 3 mantissa bits: a few percent) without equalling it.
+     */
+    @Test
+    void fp8QuantizesTheBlockWeightsAndStaysClose() {
+        String c = ModelGoldens.cases(GOLDEN).getFirst().getKey();
+        String folder = ModelGoldens.cases(GOLDEN).getFirst().getValue().get("model").asText();
+        int quantized = 0;
+        try (Weights w = Weights.open(resource("flux", folder), BACKEND, FluxTransformer::isBlockLinearWeight)) {
+            for (String key : w.checkpoint().names()) {
+                Tensor stored = w.checkpoint().tensor(key, BACKEND);
+                Tensor got = w.get(key, stored.shape());
+                boolean expectFp8 = FluxTransformer.isBlockLinearWeight(key) && stored.dim() == 2;
+                assertEquals(expectFp8 ? DType.F8_E4M3 : stored.dtype(), got.dtype(), key);
+                if (expectFp8) {
+                    assertEquals(stored.size(0), got.scale().size(0), key);
+                    quantized++;
+                }
+                assertTrue(got == w.get(key, stored.shape()), key + ": read (and quantized) once");
+            }
+        }
+        assertTrue(FluxTransformer.isBlockLinearWeight("single_transformer_blocks.0.proj_mlp.weight")
+                && FluxTransformer.isBlockLinearWeight("transformer_blocks.3.norm1.linear.weight")
+                && FluxTransformer.isBlockLinearWeight("model.diffusion_model.double_blocks.0.img_attn.qkv.weight")
+                && !FluxTransformer.isBlockLinearWeight("x_embedder.weight")
+                && !FluxTransformer.isBlockLinearWeight("transformer_blocks.0.attn.to_q.bias"));
+        assertTrue(quantized > 0, "block weights quantized");
+
+        FluxTransformer.Result expected;
+        try (FluxTransformer model = FluxTransformer.load(resource("flux", folder), BACKEND)) {
+            expected = run(model, c, null);
+        }
+        try (FluxTransformer model = FluxTransformer.load(resource("flux", folder), BACKEND, true)) {
+            FluxTransformer.Result r = run(model, c, null);
+            double err = relativeError(BACKEND.toFloatArray(r.sample()), BACKEND.toFloatArray(expected.sample()));
+            System.out.printf("flux fp8 vs stored weights: relative error %.3g%n", err);
+            assertTrue(err > 1e-6 && err < 0.1, "fp8 relative error " + err);
+        }
+    }
+
     @Test
     void bflSingleFileMatchesDiffusers() {
         FluxTransformer.Config config = FluxTransformer.Config.from(
