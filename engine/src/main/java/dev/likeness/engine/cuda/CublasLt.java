@@ -300,7 +300,8 @@ public final class CublasLt implements AutoCloseable {
     /** What the cached heuristic depends on: everything but the pointer values (their alignment is included). */
     private record Key(long m, long n, long k, int typeA, int typeB, int typeD, GemmPlan.Operand a,
                        GemmPlan.Operand b, long ldd, int batch, long strideA, long strideB, long strideD, int alignA,
-                       int alignB, int alignD, int alignBias, boolean bias, int biasType, boolean scaled) {
+                       int alignB, int alignD, int alignBias, boolean bias, int biasType, boolean scaleA,
+                       boolean scaleB) {
     }
 
     /** A chosen algorithm: the 64 algo bytes and the workspace it needs. */
@@ -367,6 +368,28 @@ public final class CublasLt implements AutoCloseable {
             return 256;
         }
         return (int) Math.min(256, Long.lowestOneBit(address));
+    }
+
+    /**
+     * The alignment cuBLASLt may assume for a matrix of a strided batch: that of its first element's address and,
+     * when there are several matrices, of the byte step between them (matrix t starts at address + t · stride).
+     */
+    static int alignment(long address, int cudaType, int batch, long stride) {
+        int a = alignment(address);
+        if (batch > 1 && stride != 0) {
+            a = Math.min(a, alignment(stride * bytes(cudaType)));
+        }
+        return a;
+    }
+
+    /** Bytes of one element of a cudaDataType this class passes. */
+    static int bytes(int cudaType) {
+        return switch (cudaType) {
+            case CUDA_R_32F -> 4;
+            case CUDA_R_16F, CUDA_R_16BF -> 2;
+            case CUDA_R_8I, CUDA_R_8F_E4M3, CUDA_R_8F_E5M2 -> 1;
+            default -> throw new IllegalArgumentException("cudaDataType " + cudaType);
+        };
     }
 
     /** Thrown when cuBLASLt has no algorithm for a problem (callers may fall back to another formulation). */
@@ -440,9 +463,11 @@ public final class CublasLt implements AutoCloseable {
             throw new IllegalArgumentException("cublasLtMatmul with k = 0 (callers fill the output instead)");
         }
         Key key = new Key(mm.m(), mm.n(), mm.k(), mm.typeA(), mm.typeB(), mm.typeD(), mm.a(), mm.b(), mm.ldd(),
-                mm.batch(), mm.strideA(), mm.strideB(), mm.strideD(), alignment(mm.ptrA()), alignment(mm.ptrB()),
-                alignment(mm.ptrD()), alignment(mm.bias()), mm.bias() != 0, mm.biasType(),
-                mm.scaleA() != 0 || mm.scaleB() != 0);
+                mm.batch(), mm.strideA(), mm.strideB(), mm.strideD(),
+                alignment(mm.ptrA(), mm.typeA(), mm.batch(), mm.strideA()),
+                alignment(mm.ptrB(), mm.typeB(), mm.batch(), mm.strideB()),
+                alignment(mm.ptrD(), mm.typeD(), mm.batch(), mm.strideD()), alignment(mm.bias()), mm.bias() != 0,
+                mm.biasType(), mm.scaleA() != 0, mm.scaleB() != 0);
         synchronized (this) {
             if (closed) {
                 throw new IllegalStateException("cuBLASLt handle is closed");

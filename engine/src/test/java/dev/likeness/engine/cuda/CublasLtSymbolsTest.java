@@ -107,5 +107,13 @@ class CublasLtSymbolsTest {
         assertEquals(2, CublasLt.alignment(0x7f0000001002L));
         assertEquals(16, CublasLt.alignment(0x7f0000001010L));
         assertEquals(256, CublasLt.alignment(0));
+        // a strided batch is only as aligned as the step between its matrices: bf16 matrices 3 elements apart
+        // start 6 bytes apart, so batch 1 is 2-byte aligned even when batch 0 is 256-byte aligned
+        assertEquals(2, CublasLt.alignment(0x7f0000001000L, CublasLt.CUDA_R_16BF, 4, 3));
+        assertEquals(16, CublasLt.alignment(0x7f0000001000L, CublasLt.CUDA_R_16BF, 4, 8 * 1089));
+        assertEquals(4, CublasLt.alignment(0x7f0000001000L, CublasLt.CUDA_R_32F, 2, 1089));
+        assertEquals(256, CublasLt.alignment(0x7f0000001000L, CublasLt.CUDA_R_16BF, 4, 0), "stride 0: one matrix");
+        assertEquals(256, CublasLt.alignment(0x7f0000001000L, CublasLt.CUDA_R_16BF, 1, 3), "no batch");
+        assertEquals(8, CublasLt.alignment(0x7f0000001008L, CublasLt.CUDA_R_8F_E4M3, 2, 4096));
     }
 }
