@@ -9,6 +9,7 @@ import dev.likeness.engine.cpu.CpuStorage;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Reference;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicLong;
@@ -305,6 +306,10 @@ public final class CudaBackend implements Backend {
             KernelArgs ka = new KernelArgs(arena);
             args.accept(ka);
             driver.launch(f, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, stream, ka.array());
+        } finally {
+            // the argument lambda captures the tensors whose addresses it packed: keep them reachable until the
+            // launch is queued, so that a collection cannot queue their (stream-ordered) free ahead of the kernel
+            Reference.reachabilityFence(args);
         }
     }
 
@@ -445,6 +450,13 @@ public final class CudaBackend implements Backend {
         CudaDTypes.code(dtype);
         if (d.dtype() == dtype && d.scale() == null) {
             return sameDtypeContiguous(d);
+        }
+        if (d.dtype() == DType.I8) {
+            // int8 (with or without its scale): the dequantizing kernel of the GEMM module reads it
+            List<Tensor> temps = new java.util.ArrayList<>();
+            Tensor out = CudaGemm.dequantizeI8(this, d, dtype, temps);
+            CudaGemm.release(temps);
+            return out;
         }
         Tensor out = empty(dtype, d.shape());
         long n = d.numel();
