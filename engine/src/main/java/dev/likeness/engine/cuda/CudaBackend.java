@@ -44,7 +44,12 @@ public final class CudaBackend implements Backend {
     private final AtomicLong allocated = new AtomicLong();
     private final AtomicLong sinceCollection = new AtomicLong();
     private final long collectEvery;
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+    /**
+     * The backend whose context this thread made current last. Per thread and shared by all backends: with a flag per
+     * backend, a thread (the storage cleaner's, or one driving two GPUs) that switched to another device's context
+     * would never switch back.
+     */
+    private static final ThreadLocal<CudaBackend> CURRENT = new ThreadLocal<>();
     private volatile boolean closed;
     private volatile CublasLt cublas;
 
@@ -173,11 +178,11 @@ public final class CudaBackend implements Backend {
         return allocated.get();
     }
 
-    /** Makes this backend's context current on the calling thread (once per thread). */
+    /** Makes this backend's context current on the calling thread (a driver call only when another one was). */
     public void makeCurrent() {
-        if (!current.get()) {
+        if (CURRENT.get() != this) {
             driver.setCurrent(context);
-            current.set(true);
+            CURRENT.set(this);
         }
     }
 
