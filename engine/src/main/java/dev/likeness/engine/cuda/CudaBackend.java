@@ -396,6 +396,8 @@ public final class CudaBackend implements Backend {
             }
             driver.synchronize(stream);
             MemorySegment.copy(stage, ValueLayout.JAVA_BYTE, 0, out, 0, out.length);
+        } finally {
+            Reference.reachabilityFence(t); // not collected (its free queued) before the copy is
         }
         return out;
     }
