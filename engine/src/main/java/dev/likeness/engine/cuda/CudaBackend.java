@@ -9,6 +9,7 @@ import dev.likeness.engine.cpu.CpuStorage;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
+import java.lang.ref.Reference;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.atomic.AtomicLong;
@@ -43,7 +44,12 @@ public final class CudaBackend implements Backend {
     private final AtomicLong allocated = new AtomicLong();
     private final AtomicLong sinceCollection = new AtomicLong();
     private final long collectEvery;
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+    /**
+     * The backend whose context this thread made current last. Per thread and shared by all backends: with a flag per
+     * backend, a thread (the storage cleaner's, or one driving two GPUs) that switched to another device's context
+     * would never switch back.
+     */
+    private static final ThreadLocal<CudaBackend> CURRENT = new ThreadLocal<>();
     private volatile boolean closed;
     private volatile CublasLt cublas;
 
@@ -172,11 +178,11 @@ public final class CudaBackend implements Backend {
         return allocated.get();
     }
 
-    /** Makes this backend's context current on the calling thread (once per thread). */
+    /** Makes this backend's context current on the calling thread (a driver call only when another one was). */
     public void makeCurrent() {
-        if (!current.get()) {
+        if (CURRENT.get() != this) {
             driver.setCurrent(context);
-            current.set(true);
+            CURRENT.set(this);
         }
     }
 
@@ -305,6 +311,10 @@ public final class CudaBackend implements Backend {
             KernelArgs ka = new KernelArgs(arena);
             args.accept(ka);
             driver.launch(f, gridX, gridY, gridZ, blockX, blockY, blockZ, sharedBytes, stream, ka.array());
+        } finally {
+            // the argument lambda captures the tensors whose addresses it packed: keep them reachable until the
+            // launch is queued, so that a collection cannot queue their (stream-ordered) free ahead of the kernel
+            Reference.reachabilityFence(args);
         }
     }
 
@@ -386,6 +396,8 @@ public final class CudaBackend implements Backend {
             }
             driver.synchronize(stream);
             MemorySegment.copy(stage, ValueLayout.JAVA_BYTE, 0, out, 0, out.length);
+        } finally {
+            Reference.reachabilityFence(t); // not collected (its free queued) before the copy is
         }
         return out;
     }
@@ -445,6 +457,13 @@ public final class CudaBackend implements Backend {
         CudaDTypes.code(dtype);
         if (d.dtype() == dtype && d.scale() == null) {
             return sameDtypeContiguous(d);
+        }
+        if (d.dtype() == DType.I8) {
+            // int8 (with or without its scale): the dequantizing kernel of the GEMM module reads it
+            List<Tensor> temps = new java.util.ArrayList<>();
+            Tensor out = CudaGemm.dequantizeI8(this, d, dtype, temps);
+            CudaGemm.release(temps);
+            return out;
         }
         Tensor out = empty(dtype, d.shape());
         long n = d.numel();

@@ -321,7 +321,9 @@ final class CudaElementwise {
         if (n == 0) {
             return out;
         }
-        Tensor dw = b.onDevice(w);
+        Tensor onDevice = b.onDevice(w);
+        // kernels read no int8: an int8 weight is dequantized (its scale applied) first
+        Tensor dw = onDevice.dtype() == DType.I8 ? b.to(onDevice, DType.F32) : onDevice;
         CudaDTypes.code(dw.dtype());
         Tensor scale = dw.scale() == null ? null : b.contiguous(b.to(dw.scale(), DType.F32));
         Tensor dev = b.fromInts(rows, rows.length);

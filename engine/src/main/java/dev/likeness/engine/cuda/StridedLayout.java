@@ -41,8 +41,8 @@ public record StridedLayout(int[] shape, long[] strides, long offset) {
             if (shape[i] == 1) {
                 continue;
             }
-            if (n > 0 && st[n - 1] == strides[i] * shape[i]) {
-                // the previous dimension steps exactly over this one: merge
+            if (n > 0 && st[n - 1] == strides[i] * shape[i] && (long) sh[n - 1] * shape[i] <= Integer.MAX_VALUE) {
+                // the previous dimension steps exactly over this one: merge (while the size fits the C int)
                 sh[n - 1] *= shape[i];
                 st[n - 1] = strides[i];
                 continue;

@@ -112,8 +112,9 @@ __device__ __forceinline__ float lk_e5m2_to_f32(u8 b) {
     return lk_f16_to_f32((u16) (((unsigned int) b) << 8));
 }
 
-// saturating round-to-nearest-even to e4m3fn (torch's .to(torch.float8_e4m3fn) saturates? no: it maps overflow to
-// NaN; Likeness quantizes weights offline with explicit scales, so values are in range and saturation is a guard)
+// saturating round-to-nearest-even to e4m3fn: beyond ±448 gives ±448, NaN stays NaN. For quantizers that scale by
+// amax / 448 (lk_quantize_e4m3 of gemm.cu), where an overflow is a rounding artefact that must not become NaN.
+// Conversions (lk_store, Backend.to) use lk_f32_to_e4m3_torch instead.
 __device__ __forceinline__ u8 lk_f32_to_e4m3(float f) {
     unsigned int sign = (__float_as_uint(f) >> 24) & 0x80u;
     float a = fabsf(f);
@@ -137,6 +138,34 @@ __device__ __forceinline__ u8 lk_f32_to_e4m3(float f) {
     return (u8) (sign | (e << 3) | m);
 }
 
+// torch's .to(torch.float8_e4m3fn) (and Dtypes.f32ToE4M3): round to nearest even, and whatever rounds past 448
+// (above the midpoint 464, infinities included) becomes NaN, e4m3fn having no infinity
+__device__ __forceinline__ u8 lk_f32_to_e4m3_torch(float f) {
+    if (!(fabsf(f) <= 464.0f)) {
+        return (u8) (((__float_as_uint(f) >> 24) & 0x80u) | 0x7fu);
+    }
+    return lk_f32_to_e4m3(f);
+}
+
+// torch's .to(torch.float8_e5m2) (and Dtypes.f32ToE5M2): round to nearest even straight from f32 (no double rounding
+// through f16), overflow to infinity (0x7c), NaN stays NaN
+__device__ __forceinline__ u8 lk_f32_to_e5m2(float f) {
+    unsigned int a = __float_as_uint(f);
+    unsigned int sign = (a >> 24) & 0x80u;
+    a &= 0x7fffffffu;
+    if (a > 0x7f800000u) {
+        return (u8) (sign | 0x7fu);
+    }
+    if (a >= 0x47800000u) {  // 65536 and up (infinity included): infinity
+        return (u8) (sign | 0x7cu);
+    }
+    if (a < (113u << 23)) {  // below 2^-14, the subnormal range: multiples of 2^-16 (4 encodes 2^-14 exactly)
+        return (u8) (sign | (unsigned int) __float2int_rn(__int_as_float(a) * 65536.0f));
+    }
+    a += 0xfffffu + ((a >> 21) & 1u);  // round to 2 mantissa bits, nearest even
+    return (u8) (sign | ((((a >> 23) - 112u) << 2) | ((a >> 21) & 0x3u)));  // a carry past 57344 gives 0x7c (inf)
+}
+
 __device__ __forceinline__ float lk_load(const void* p, i64 i, int dt) {
     switch (dt) {
         case LK_F32: return ((const float*) p)[i];
@@ -155,8 +184,8 @@ __device__ __forceinline__ void lk_store(void* p, i64 i, int dt, float v) {
         case LK_F32: ((float*) p)[i] = v; break;
         case LK_BF16: ((u16*) p)[i] = lk_f32_to_bf16(v); break;
         case LK_F16: ((u16*) p)[i] = lk_f32_to_f16(v); break;
-        case LK_F8_E4M3: ((u8*) p)[i] = lk_f32_to_e4m3(v); break;
-        case LK_F8_E5M2: ((u8*) p)[i] = (u8) (lk_f32_to_f16(v) >> 8); break;  // truncating; not used for storage
+        case LK_F8_E4M3: ((u8*) p)[i] = lk_f32_to_e4m3_torch(v); break;
+        case LK_F8_E5M2: ((u8*) p)[i] = lk_f32_to_e5m2(v); break;
         case LK_I32: ((int*) p)[i] = (int) v; break;
         case LK_I64: ((i64*) p)[i] = (i64) v; break;
         default: break;
