@@ -28,6 +28,9 @@ final class CudaGemm {
     /** {@code -Dlikeness.cuda.fp8gemm=false} dequantizes FP8 weights instead of using FP8 tensor cores. */
     static final boolean FP8_GEMM = !"false".equalsIgnoreCase(System.getProperty("likeness.cuda.fp8gemm", "true"));
 
+    /** Problems (backend, rows × n × k, dtypes, bias) for which cuBLASLt offered no FP8 algorithm. */
+    private static final java.util.Set<String> NO_FP8_ALGORITHM = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
     private CudaGemm() {
     }
 
@@ -80,12 +83,16 @@ final class CudaGemm {
                 return out;
             }
             Tensor wDev = keep(b.onDevice(w), w, temps);
-            if (fp8Eligible(b, wDev, k, n)) {
+            String fp8Key = b.name() + " " + rows + "x" + n + "x" + k + " " + x.dtype() + " " + out.dtype() + " "
+                    + (biasD != null);
+            if (fp8Eligible(b, wDev, k, n) && !NO_FP8_ALGORITHM.contains(fp8Key)) {
                 try {
                     linearFp8(b, x, wDev, biasD, out, rows, temps);
                     return out;
                 } catch (CublasLt.NoAlgorithmException e) {
-                    // no FP8 kernel for this problem on this GPU: dequantize the weight below
+                    // no FP8 kernel for this problem on this GPU: dequantize the weight below, and from now on
+                    // go there directly for this problem (no activation quantization that would be thrown away)
+                    NO_FP8_ALGORITHM.add(fp8Key);
                 }
             }
             Tensor xd = compute(b, x, temps);
