@@ -2,6 +2,7 @@ package dev.likeness.models;
 
 import dev.likeness.engine.Backend;
 import dev.likeness.engine.Tensor;
+import dev.likeness.models.FluxTransformer.Parameters;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -46,7 +47,8 @@ import java.util.stream.Stream;
  * {@code {"image_proj": projector state dict, "ip_adapter": processors state dict}}, read here with the keys flattened
  * to {@code image_proj.…} and {@code ip_adapter.<layer>.…}; a {@code .safetensors} file with those keys works too.
  * Every tensor the architecture needs must be present with its shape (the reference loads with {@code strict=False}
- * and would silently leave missing ones random).
+ * and would silently leave missing ones random). {@link #create} takes the same keys from any other source (a
+ * {@link FluxTransformer.Parameters}, e.g. the benchmark's weights generated on the GPU).
  */
 public final class InstantCharacterAdapter implements AutoCloseable {
     /** The published checkpoint's file name. */
@@ -138,20 +140,20 @@ public final class InstantCharacterAdapter implements AutoCloseable {
     }
 
     private record Linear(Tensor weight, Tensor bias) {
-        static Linear load(Weights w, String name, int out, int in, boolean bias) {
+        static Linear load(Parameters w, String name, int out, int in, boolean bias) {
             return new Linear(w.get(name + ".weight", out, in), bias ? w.get(name + ".bias", out) : null);
         }
     }
 
     private record Norm(Tensor weight, Tensor bias) {
-        static Norm load(Weights w, String name, int width) {
+        static Norm load(Parameters w, String name, int width) {
             return new Norm(w.get(name + ".weight", width), w.get(name + ".bias", width));
         }
     }
 
     /** diffusers {@code Attention} as BasicTransformerBlock builds it: no q/k/v bias, {@code to_out.0} with bias. */
     private record Attention(Linear q, Linear k, Linear v, Linear out) {
-        static Attention load(Weights w, String name, int queryDim, int contextDim, int inner) {
+        static Attention load(Parameters w, String name, int queryDim, int contextDim, int inner) {
             return new Attention(Linear.load(w, name + ".to_q", inner, queryDim, false),
                     Linear.load(w, name + ".to_k", inner, contextDim, false),
                     Linear.load(w, name + ".to_v", inner, contextDim, false),
@@ -162,7 +164,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
     /** diffusers {@code BasicTransformerBlock(norm_type="layer_norm", activation_fn="geglu")}. */
     private record Block(Norm norm1, Attention attn1, Norm norm2, Attention attn2, Norm norm3, Linear geglu,
                          Linear ffOut) {
-        static Block load(Weights w, String name, Config c) {
+        static Block load(Parameters w, String name, Config c) {
             int d = c.innerDim();
             int inner = c.numAttentionHeads() * c.attentionHeadDim();
             int ff = BLOCK_FF_MULT * d;
@@ -176,7 +178,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
 
     /** timm {@code Mlp}: fc1, gelu-tanh, fc2 (hidden width 2 × inner_dim). */
     private record Mlp(Linear fc1, Linear fc2) {
-        static Mlp load(Weights w, String name, int width) {
+        static Mlp load(Parameters w, String name, int width) {
             return new Mlp(Linear.load(w, name + ".fc1", 2 * width, width, true),
                     Linear.load(w, name + ".fc2", width, 2 * width, true));
         }
@@ -185,7 +187,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
     /** One resampler layer: {@code PerceiverAttention}, {@code FeedForward}, and the AdaLN {@code Linear}. */
     private record ResamplerLayer(Norm norm1, Norm norm2, Linear toQ, Linear toKv, Linear toOut, Norm ffNorm,
                                   Linear ff1, Linear ff2, Linear adaLn) {
-        static ResamplerLayer load(Weights w, String name, Config c) {
+        static ResamplerLayer load(Parameters w, String name, Config c) {
             int d = c.dim();
             int inner = c.dimHead() * c.heads();
             int ff = c.resamplerFfDim();
@@ -200,7 +202,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
 
     /** {@code FluxIPAttnProcessor}'s parameters. */
     private record Processor(Tensor normQ, Linear toK, Tensor normK, Linear toV) {
-        static Processor load(Weights w, String name, Config c) {
+        static Processor load(Parameters w, String name, Config c) {
             return new Processor(w.get(name + ".norm_ip_q.scale", c.ipHeadDim()),
                     Linear.load(w, name + ".to_k_ip", c.ipHiddenSize(), c.ipHiddenStatesDim(), true),
                     w.get(name + ".norm_ip_k.scale", c.ipHeadDim()),
@@ -209,7 +211,10 @@ public final class InstantCharacterAdapter implements AutoCloseable {
     }
 
     private final Config config;
+    /** The checkpoint the parameters are mapped from, closed with the adapter; null for {@link #create}. */
     private final Weights weights;
+    /** Where the parameters came from, for messages: the checkpoint's path, or "parameters given to create". */
+    private final String source;
     private final Backend backend;
     private final List<Block> crossLayerBlocks;
     private final List<Block> crossScaleBlocks;
@@ -225,22 +230,18 @@ public final class InstantCharacterAdapter implements AutoCloseable {
     private final Norm normOut;
     private final List<Processor> processors;
 
-    private InstantCharacterAdapter(Config c, Weights weights) {
+    private InstantCharacterAdapter(Config c, Parameters all, Weights weights, String source, Backend backend) {
         this.config = c;
         this.weights = weights;
-        this.backend = weights.backend();
-        if (!weights.has("image_proj.resampler.latents") && !weights.has("ip_adapter.0.to_k_ip.weight")) {
-            throw new IllegalArgumentException(weights.path() + ": not an InstantCharacter adapter checkpoint (no "
-                    + "'image_proj.resampler.latents' and no 'ip_adapter.0.to_k_ip.weight'; expected the keys of "
-                    + "torch.save({\"image_proj\": ..., \"ip_adapter\": ...}))");
-        }
-        Weights p = weights.child("image_proj");
+        this.source = source;
+        this.backend = backend;
+        Parameters p = child(all, "image_proj");
         this.crossLayerBlocks = blocks(p, "cross_layer_blocks", c);
         this.crossScaleBlocks = blocks(p, "cross_scale_blocks", c);
         this.proj = Mlp.load(p, "proj", c.innerDim());
         this.projCrossLayer = Mlp.load(p, "proj_cross_layer", c.innerDim());
         this.projCrossScale = Mlp.load(p, "proj_cross_scale", c.innerDim());
-        Weights r = p.child("resampler");
+        Parameters r = child(p, "resampler");
         this.latents = r.get("latents", 1, c.numQueries(), c.dim());
         this.projIn = Linear.load(r, "proj_in", c.dim(), c.embeddingDim(), true);
         this.timeLinear1 = Linear.load(r, "time_embedding.linear_1", c.dim(), c.timestepInDim(), true);
@@ -252,14 +253,20 @@ public final class InstantCharacterAdapter implements AutoCloseable {
         this.layers = List.copyOf(rl);
         this.projOut = Linear.load(r, "proj_out", c.outputDim(), c.dim(), true);
         this.normOut = Norm.load(r, "norm_out", c.outputDim());
+        Parameters ip = child(all, "ip_adapter");
         List<Processor> procs = new ArrayList<>();
         for (int i = 0; i < c.numProcessors(); i++) {
-            procs.add(Processor.load(weights.child("ip_adapter"), String.valueOf(i), c));
+            procs.add(Processor.load(ip, String.valueOf(i), c));
         }
         this.processors = List.copyOf(procs);
     }
 
-    private static List<Block> blocks(Weights w, String name, Config c) {
+    /** The parameters under {@code name + "."}. */
+    private static Parameters child(Parameters p, String name) {
+        return (key, shape) -> p.get(name + "." + key, shape);
+    }
+
+    private static List<Block> blocks(Parameters w, String name, Config c) {
         List<Block> out = new ArrayList<>();
         for (int i = 0; i < c.numLayers(); i++) {
             out.add(Block.load(w, name + "." + i, c));
@@ -295,11 +302,27 @@ public final class InstantCharacterAdapter implements AutoCloseable {
         }
         Weights weights = Weights.open(file, backend);
         try {
-            return new InstantCharacterAdapter(config, weights);
+            if (!weights.has("image_proj.resampler.latents") && !weights.has("ip_adapter.0.to_k_ip.weight")) {
+                throw new IllegalArgumentException(weights.path() + ": not an InstantCharacter adapter checkpoint (no "
+                        + "'image_proj.resampler.latents' and no 'ip_adapter.0.to_k_ip.weight'; expected the keys of "
+                        + "torch.save({\"image_proj\": ..., \"ip_adapter\": ...}))");
+            }
+            return new InstantCharacterAdapter(config, weights::get, weights, weights.path().toString(),
+                    weights.backend());
         } catch (RuntimeException e) {
             weights.close();
             throw e;
         }
+    }
+
+    /**
+     * An adapter of architecture {@code config} computing on {@code backend}, its tensors taken from
+     * {@code parameters} by checkpoint key ({@code image_proj.…}, {@code ip_adapter.<layer>.…}, as {@link #load}
+     * reads them; each must have the shape asked for and live where {@code backend} computes), e.g. weights generated
+     * on the device for a benchmark. The caller owns the tensors: {@link #close} releases nothing here.
+     */
+    public static InstantCharacterAdapter create(Config config, Backend backend, Parameters parameters) {
+        return new InstantCharacterAdapter(config, parameters, null, "parameters given to create", backend);
     }
 
     private static Path checkpointIn(Path folder) {
@@ -336,7 +359,7 @@ public final class InstantCharacterAdapter implements AutoCloseable {
         int attentions = flux.numLayers() + flux.numSingleLayers();
         if (attentions != config.numProcessors() || flux.innerDim() != config.ipHiddenSize()
                 || flux.numAttentionHeads() != config.ipNumAttentionHeads()) {
-            throw new IllegalArgumentException("InstantCharacter adapter (" + weights.path() + ") has "
+            throw new IllegalArgumentException("InstantCharacter adapter (" + source + ") has "
                     + config.numProcessors() + " processors of width " + config.ipHiddenSize() + " in "
                     + config.ipNumAttentionHeads() + " heads; the FLUX transformer has " + attentions
                     + " attentions (" + flux.numLayers() + " double + " + flux.numSingleLayers() + " single) of width "
@@ -557,9 +580,11 @@ public final class InstantCharacterAdapter implements AutoCloseable {
         }
     }
 
-    /** Unmaps the checkpoint. */
+    /** Unmaps the checkpoint (nothing for an adapter made by {@link #create}). */
     @Override
     public void close() {
-        weights.close();
+        if (weights != null) {
+            weights.close();
+        }
     }
 }
