@@ -8,6 +8,7 @@ import dev.likeness.engine.cuda.CudaBackend;
 import dev.likeness.engine.cuda.CudaFill;
 import dev.likeness.engine.cuda.CudaUnavailableException;
 import dev.likeness.models.FluxTransformer;
+import dev.likeness.models.InstantCharacterAdapter;
 import dev.likeness.models.SyntheticWeights;
 
 import java.io.IOException;
@@ -18,6 +19,7 @@ import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * One FLUX.1-dev transformer step (one {@code FluxTransformer.forward}), timed: the full-size architecture (3072 wide,
@@ -43,8 +45,21 @@ import java.util.Map;
  * so the harness is testable anywhere; {@code --tiny} on the GPU with {@code --compute f32} gives the same output
  * sum as on the CPU up to f32 rounding, which {@code bench/gpu/run.sh} checks.
  *
- * <p>Usage: {@code FluxStepBench [--backend cuda|cpu] [--tiny] [--weights bf16|fp8|f32] [--compute bf16|f32]
- * [--steps 10] [--warmup 2] [--image-tokens 4096] [--text-tokens 512] [--seed 1] [--threads N] [--out FILE]}.
+ * <p>With {@code --adapter} the run also builds the InstantCharacter adapter ({@link InstantCharacterAdapter}, the
+ * published architecture: 2.79 B parameters, synthetic weights by the same rules, fp8 Linear weights with
+ * {@code --weights fp8} like the transformer's) and, after the plain steps, times the step as
+ * {@code InstantCharacterPipeline} runs it: the timestep-dependent resampler producing the 1024 subject tokens
+ * ({@link InstantCharacterAdapter#subjectTokens}), then the transformer with the 57 IP-attention processors at scale 1
+ * ({@link InstantCharacterAdapter#attentionHook}). The timestep-free half ({@link InstantCharacterAdapter#features}),
+ * which the pipeline computes once per request, is computed before the timing from synthetic inputs of the shapes
+ * SigLIP + DINOv2 give it (729 tokens per 384² view, 1152 + 1536 = 2688 channels: 3 × 729 shallow tokens, 729 deep
+ * tokens, 4 × 729 tile tokens), uniform in ±1; its own time (one call after a first, warm-up call) is reported as
+ * well. The plain step ({@code median_ms}) stays the number compared with diffusers; the adapter step is
+ * {@code adapter_median_ms}.
+ *
+ * <p>Usage: {@code FluxStepBench [--backend cuda|cpu] [--tiny] [--adapter] [--weights bf16|fp8|f32]
+ * [--compute bf16|f32] [--steps 10] [--warmup 2] [--image-tokens 4096] [--text-tokens 512] [--seed 1] [--threads N]
+ * [--out FILE]}.
  */
 public final class FluxStepBench {
     /** FLUX.1-dev's {@code transformer/config.json}. */
@@ -54,6 +69,26 @@ public final class FluxStepBench {
     static final FluxTransformer.Config TINY = new FluxTransformer.Config(16, 16, 2, 2, 16, 2, 32, 24, true,
             new int[] {4, 6, 6});
 
+    /** The InstantCharacter adapter as the reference pipeline builds it for FLUX.1-dev. */
+    static final InstantCharacterAdapter.Config ADAPTER = InstantCharacterAdapter.Config.PUBLISHED;
+    /**
+     * A small adapter with every kind of layer that fits {@link #TINY}: 4 processors of width 32 in 2 heads of 16, 16
+     * subject tokens of width 24, a projector 32 wide (2 heads × 16, 2 blocks per branch), a resampler 32 wide
+     * (2 layers, 2 heads × 16).
+     */
+    static final InstantCharacterAdapter.Config TINY_ADAPTER = new InstantCharacterAdapter.Config(32, 2, 16, 32, 2,
+            32, 2, 16, 2, 16, 32, 24, 2, 32, true, 0, 32, 24, 16, 4);
+    /** SigLIP and DINOv2 tokens per 384² view (27 × 27 patches of 14 pixels; DINOv2's class token dropped). */
+    static final int SUBJECT_VIEW_TOKENS = 729;
+    /** The same for the tiny run. */
+    static final int TINY_SUBJECT_VIEW_TOKENS = 9;
+    /** The adapter timestep of the timed step: the transformer's t = 0.5 on the scheduler's 0..1000 scale. */
+    static final float ADAPTER_TIMESTEP = 500f;
+    /** The subject scale of the timed step. */
+    static final float ADAPTER_SCALE = 1f;
+
+    private static final double GIB = 1024.0 * 1024 * 1024;
+
     /** Exit status when the requested backend is not available (no GPU). */
     static final int NO_DEVICE = 2;
 
@@ -61,12 +96,13 @@ public final class FluxStepBench {
     }
 
     /** The parsed command line. */
-    record Options(String backend, boolean tiny, DType weights, DType compute, int steps, int warmup, int imageTokens,
-                   int textTokens, int seed, int threads, Path out) {
+    record Options(String backend, boolean tiny, boolean adapter, DType weights, DType compute, int steps, int warmup,
+                   int imageTokens, int textTokens, int seed, int threads, Path out) {
 
         static Options parse(String[] args) {
             String backend = "cuda";
             boolean tiny = false;
+            boolean adapter = false;
             DType weights = DType.BF16;
             DType compute = null;
             int steps = 10;
@@ -80,6 +116,10 @@ public final class FluxStepBench {
                 String a = args[i];
                 if (a.equals("--tiny")) {
                     tiny = true;
+                    continue;
+                }
+                if (a.equals("--adapter")) {
+                    adapter = true;
                     continue;
                 }
                 if (i + 1 >= args.length) {
@@ -116,7 +156,7 @@ public final class FluxStepBench {
                 throw new IllegalArgumentException("the CPU backend computes in f32 (--compute bf16 is for cuda)");
             }
             compute = compute != null ? compute : backend.equals("cpu") ? DType.F32 : DType.BF16;
-            return new Options(backend, tiny, weights, compute, steps, warmup,
+            return new Options(backend, tiny, adapter, weights, compute, steps, warmup,
                     imageTokens != null ? imageTokens : tiny ? 64 : 4096,
                     textTokens != null ? textTokens : tiny ? 16 : 512, seed, threads, out);
         }
@@ -124,9 +164,17 @@ public final class FluxStepBench {
         FluxTransformer.Config config() {
             return tiny ? TINY : FLUX_DEV;
         }
+
+        InstantCharacterAdapter.Config adapterConfig() {
+            return tiny ? TINY_ADAPTER : ADAPTER;
+        }
+
+        int subjectViewTokens() {
+            return tiny ? TINY_SUBJECT_VIEW_TOKENS : SUBJECT_VIEW_TOKENS;
+        }
     }
 
-    static final String USAGE = "usage: FluxStepBench [--backend cuda|cpu] [--tiny] [--weights bf16|fp8|f32] "
+    static final String USAGE = "usage: FluxStepBench [--backend cuda|cpu] [--tiny] [--adapter] [--weights bf16|fp8|f32] "
             + "[--compute bf16|f32] [--steps N] [--warmup N] [--image-tokens N] [--text-tokens N] [--seed N] "
             + "[--threads N] [--out FILE]";
 
@@ -192,9 +240,10 @@ public final class FluxStepBench {
     }
 
     /**
-     * The transformer's parameters, each made once at its first request: Linear weights (rank 2) ±1/√fan_in in
-     * {@code weights} (fp8: draws k/128 with a per-row scale 1/√fan_in), biases ±0.02 and norm weights 1 ± 1/16 in
-     * bf16 (f32 when the weights are f32).
+     * The transformer's or the adapter's parameters, each made once at its first request: Linear weights (rank 2)
+     * ±1/√fan_in in {@code weights} (fp8: draws k/128 with a per-row scale 1/√fan_in), biases ±0.02, norm weights
+     * (LayerNorm, RMS norm scales) 1 ± 1/16, and the adapter's learned latents [1, queries, dim] ±1/√dim in bf16 (f32
+     * when the weights are f32).
      */
     static final class SyntheticParameters implements FluxTransformer.Parameters {
         private final Filler filler;
@@ -235,8 +284,11 @@ public final class FluxStepBench {
             if (shape.length == 1 && key.endsWith(".bias")) {
                 return filler.synthetic(key, small, 0.02, 0.0, shape);
             }
-            if (shape.length == 1) { // the QK RMS norms' weights
+            if (shape.length == 1) { // LayerNorm weights, RMS norm scales
                 return filler.synthetic(key, small, 1.0 / 16, 1.0, shape);
+            }
+            if (shape.length == 3 && key.endsWith("latents")) { // the resampler's queries (randn / √dim)
+                return filler.synthetic(key, small, 1 / Math.sqrt(shape[2]), 0.0, shape);
             }
             throw new IllegalArgumentException("no synthetic rule for " + key + " of shape " + Arrays.toString(shape));
         }
@@ -244,6 +296,15 @@ public final class FluxStepBench {
         /** Elements made so far. */
         long count() {
             return count;
+        }
+
+        /** Bytes of the tensors made so far, with the fp8 weights' f32 scales. */
+        long bytes() {
+            long b = 0;
+            for (Tensor t : made.values()) {
+                b += t.numel() * t.dtype().byteSize() + (t.scale() == null ? 0 : t.scale().numel() * 4);
+            }
+            return b;
         }
     }
 
@@ -260,16 +321,41 @@ public final class FluxStepBench {
         return (c.numLayers() + c.numSingleLayers()) * perBlock + embed;
     }
 
+    /**
+     * Floating-point operations the adapter adds to one step (matrix products and attention): the resampler over
+     * {@code featureTokens} (H's 2 × 729) and its queries, and in each processor the subject tokens' keys and values
+     * and the image tokens' attention to them. The timestep-free half is not counted (once per request).
+     */
+    static double adapterFlopPerStep(InstantCharacterAdapter.Config a, int imageTokens, int featureTokens) {
+        double q = a.numQueries();
+        double l = featureTokens;
+        double dim = a.dim();
+        double inner = (double) a.dimHead() * a.heads();
+        double ff = (int) (a.dim() * a.ffMult());
+        double resampler = 2 * l * a.embeddingDim() * dim + 2 * q * dim * a.outputDim()
+                + a.depth() * (2 * q * dim * inner + 2 * (l + q) * dim * 2 * inner + 4 * q * (l + q) * inner
+                + 2 * q * inner * dim + 4 * q * dim * ff);
+        double processor = 4 * q * a.ipHiddenStatesDim() * a.ipHiddenSize() + 4.0 * imageTokens * q * a.ipHiddenSize();
+        return resampler + a.numProcessors() * processor;
+    }
+
+    /** The adapter part of a run: its parameters and the timed FLUX + adapter steps. */
+    record AdapterResult(long params, double weightsGiB, int subjectTokens, double featuresMs, double[] stepMs,
+                         double flop, double outSum, double outMeanAbs, double deltaMeanAbs, boolean finite) {
+    }
+
     /** The result of a run, written as one JSON line. */
     record Result(Options options, String device, long params, double weightsGiB, double[] stepMs, double flop,
                   Double usedBeforeGiB, Double usedAfterWeightsGiB, Double usedPeakGiB, Double totalGiB,
-                  double outSum, double outMeanAbs, boolean finite) {
+                  double outSum, double outMeanAbs, boolean finite, AdapterResult adapter) {
 
         double medianMs() {
-            double[] s = stepMs.clone();
-            Arrays.sort(s);
-            int n = s.length;
-            return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+            return median(stepMs);
+        }
+
+        /** Whether every output read back (the plain step's, and the adapter step's with --adapter) is finite. */
+        boolean allFinite() {
+            return finite && (adapter == null || adapter.finite());
         }
 
         String json() {
@@ -294,11 +380,7 @@ public final class FluxStepBench {
             field(b, "median_ms", num(medianMs()));
             field(b, "min_ms", num(Arrays.stream(stepMs).min().orElseThrow()));
             field(b, "max_ms", num(Arrays.stream(stepMs).max().orElseThrow()));
-            StringBuilder times = new StringBuilder("[");
-            for (int i = 0; i < stepMs.length; i++) {
-                times.append(i == 0 ? "" : ",").append(num(stepMs[i]));
-            }
-            field(b, "step_ms", times.append(']').toString());
+            field(b, "step_ms", list(stepMs));
             field(b, "tflop_per_step", num(flop * 1e-12));
             field(b, "tflops", num(flop / (medianMs() * 1e-3) * 1e-12));
             field(b, "device_used_before_gib", num(usedBeforeGiB));
@@ -308,8 +390,38 @@ public final class FluxStepBench {
             field(b, "out_sum", num(outSum));
             field(b, "out_mean_abs", num(outMeanAbs));
             field(b, "finite", String.valueOf(finite));
+            field(b, "adapter", String.valueOf(adapter != null));
+            if (adapter != null) {
+                AdapterResult a = adapter;
+                double median = median(a.stepMs());
+                field(b, "adapter_params", String.valueOf(a.params()));
+                field(b, "adapter_weights_gib", num(a.weightsGiB()));
+                field(b, "adapter_scale", num((double) ADAPTER_SCALE));
+                field(b, "adapter_timestep", num((double) ADAPTER_TIMESTEP));
+                field(b, "subject_view_tokens", String.valueOf(o.subjectViewTokens()));
+                field(b, "subject_tokens", String.valueOf(a.subjectTokens()));
+                field(b, "adapter_features_ms", num(a.featuresMs()));
+                field(b, "adapter_median_ms", num(median));
+                field(b, "adapter_min_ms", num(Arrays.stream(a.stepMs()).min().orElseThrow()));
+                field(b, "adapter_max_ms", num(Arrays.stream(a.stepMs()).max().orElseThrow()));
+                field(b, "adapter_step_ms", list(a.stepMs()));
+                field(b, "adapter_tflop_per_step", num((flop + a.flop()) * 1e-12));
+                field(b, "adapter_tflops", num((flop + a.flop()) / (median * 1e-3) * 1e-12));
+                field(b, "adapter_out_sum", num(a.outSum()));
+                field(b, "adapter_out_mean_abs", num(a.outMeanAbs()));
+                field(b, "adapter_delta_mean_abs", num(a.deltaMeanAbs()));
+                field(b, "adapter_finite", String.valueOf(a.finite()));
+            }
             b.setLength(b.length() - 1);
             return b.append('}').toString();
+        }
+
+        private static String list(double[] values) {
+            StringBuilder s = new StringBuilder("[");
+            for (int i = 0; i < values.length; i++) {
+                s.append(i == 0 ? "" : ",").append(num(values[i]));
+            }
+            return s.append(']').toString();
         }
 
         private static void field(StringBuilder b, String name, String value) {
@@ -360,8 +472,9 @@ public final class FluxStepBench {
         if (o.out() != null) {
             Files.writeString(o.out(), line + "\n");
         }
-        if (!r.finite()) {
-            err.println("FluxStepBench: the output has NaN or infinite values");
+        if (!r.allFinite()) {
+            err.println("FluxStepBench: the output has NaN or infinite values"
+                    + (r.finite() ? " (with the adapter)" : ""));
             return 1;
         }
         return 0;
@@ -380,12 +493,15 @@ public final class FluxStepBench {
         long[] before = memory == null ? null : memory.usedAndTotal();
         SyntheticParameters params = new SyntheticParameters(filler, o.weights());
         FluxTransformer model = FluxTransformer.create(c, backend, params);
+        SyntheticParameters adapterParams = null;
+        InstantCharacterAdapter adapter = null;
+        if (o.adapter()) {
+            adapterParams = new SyntheticParameters(filler, o.weights());
+            adapter = InstantCharacterAdapter.create(o.adapterConfig(), backend, adapterParams);
+            adapter.requireCompatible(c);
+        }
         sync.run();
         long[] afterWeights = memory == null ? null : memory.usedAndTotal();
-        long weightBytes = 0;
-        for (Tensor t : params.made.values()) {
-            weightBytes += t.numel() * t.dtype().byteSize() + (t.scale() == null ? 0 : t.scale().numel() * 4);
-        }
 
         // inputs: uniform ±1 in the compute dtype, FluxPipeline's ids, t = 0.5, guidance 3.5
         DType act = backend.computeDType();
@@ -399,24 +515,87 @@ public final class FluxStepBench {
         Tensor imgIds = FluxTransformer.imageIds(backend, rows, o.imageTokens() / rows);
         Tensor txtIds = backend.zeros(DType.F32, o.textTokens(), c.axesDimsRope().length);
 
+        long[] peakUsed = {afterWeights == null ? 0 : afterWeights[0]};
+        Runnable probe = () -> {
+            if (memory != null) {
+                peakUsed[0] = Math.max(peakUsed[0], memory.usedAndTotal()[0]);
+            }
+        };
+        Timed flux = time(o, sync, probe, () -> model.forward(hidden, text, pooled, timestep, guidance, imgIds, txtIds));
+
+        Summary out = summarize(backend, flux.last());
+        AdapterResult adapterResult = null;
+        if (adapter != null) {
+            InstantCharacterAdapter ip = adapter;
+            InstantCharacterAdapter.Config a = o.adapterConfig();
+            // the subject's SigLIP ⊕ DINOv2 features (encodeSubject's shapes), then H once, as once per request
+            int n = o.subjectViewTokens();
+            Tensor lowShallow = filler.synthetic("input.low_res_shallow", act, 1.0, 0.0, 1, 3 * n,
+                    a.crossAttentionDim());
+            Tensor lowDeep = filler.synthetic("input.low_res_deep", act, 1.0, 0.0, 1, n, a.innerDim());
+            Tensor highDeep = filler.synthetic("input.high_res_deep", act, 1.0, 0.0, 1, 4 * n, a.crossAttentionDim());
+            ip.features(lowShallow, lowDeep, highDeep); // warm-up: compilation, heuristics, pool growth
+            sync.run();
+            long t0 = System.nanoTime();
+            Tensor features = ip.features(lowShallow, lowDeep, highDeep);
+            sync.run();
+            double featuresMs = (System.nanoTime() - t0) * 1e-6;
+            probe.run();
+            // each step as the pipeline runs it: E for this timestep, then FLUX with the processors
+            Tensor adapterTimestep = backend.fromFloats(new float[] {ADAPTER_TIMESTEP}, 1);
+            Timed withAdapter = time(o, sync, probe, () -> {
+                Tensor subject = ip.subjectTokens(features, adapterTimestep);
+                return model.forward(hidden, text, pooled, timestep, guidance, imgIds, txtIds,
+                        ip.attentionHook(subject, ADAPTER_SCALE)).sample();
+            });
+            Summary adapted = summarize(backend, withAdapter.last());
+            double delta = 0;
+            for (int i = 0; i < adapted.values().length; i++) {
+                delta += Math.abs(adapted.values()[i] - out.values()[i]);
+            }
+            adapterResult = new AdapterResult(adapterParams.count(), adapterParams.bytes() / GIB, a.numQueries(),
+                    featuresMs, withAdapter.ms(), adapterFlopPerStep(a, o.imageTokens(), features.size(1)),
+                    adapted.sum(), adapted.meanAbs(), delta / adapted.values().length, adapted.finite());
+        }
+
+        return new Result(o, device, params.count(), params.bytes() / GIB, flux.ms(), flopPerStep(c, o.imageTokens(),
+                o.textTokens()), before == null ? null : before[0] / GIB,
+                afterWeights == null ? null : afterWeights[0] / GIB, memory == null ? null : peakUsed[0] / GIB,
+                before == null ? null : before[1] / GIB, out.sum(), out.meanAbs(), out.finite(), adapterResult);
+    }
+
+    /** The step times and the last step's output. */
+    private record Timed(double[] ms, Tensor last) {
+    }
+
+    /**
+     * {@code --warmup} untimed steps, then {@code --steps} steps each ended by {@code sync} and timed; {@code probe}
+     * after each timed step (the memory peak).
+     */
+    private static Timed time(Options o, Runnable sync, Runnable probe, Supplier<Tensor> step) {
         Tensor sample = null;
         for (int i = 0; i < o.warmup(); i++) {
-            sample = model.forward(hidden, text, pooled, timestep, guidance, imgIds, txtIds);
+            sample = step.get();
             sync.run();
         }
         double[] ms = new double[o.steps()];
-        long peakUsed = afterWeights == null ? 0 : afterWeights[0];
         for (int i = 0; i < o.steps(); i++) {
             sample = null; // the previous output may be collected during the step, as in a sampling loop
             long t0 = System.nanoTime();
-            sample = model.forward(hidden, text, pooled, timestep, guidance, imgIds, txtIds);
+            sample = step.get();
             sync.run();
             ms[i] = (System.nanoTime() - t0) * 1e-6;
-            if (memory != null) {
-                peakUsed = Math.max(peakUsed, memory.usedAndTotal()[0]);
-            }
+            probe.run();
         }
-        float[] v = backend.toFloatArray(sample);
+        return new Timed(ms, sample);
+    }
+
+    /** An output read back: its values, sum, mean |x| and finiteness. */
+    private record Summary(float[] values, double sum, double meanAbs, boolean finite) {
+    }
+
+    private static Summary summarize(Backend backend, Tensor t) {
+        float[] v = backend.toFloatArray(t);
         double sum = 0;
         double abs = 0;
         boolean finite = true;
@@ -425,11 +604,14 @@ public final class FluxStepBench {
             sum += x;
             abs += Math.abs(x);
         }
-        double gib = 1024.0 * 1024 * 1024;
-        return new Result(o, device, params.count(), weightBytes / gib, ms, flopPerStep(c, o.imageTokens(),
-                o.textTokens()), before == null ? null : before[0] / gib,
-                afterWeights == null ? null : afterWeights[0] / gib, memory == null ? null : peakUsed / gib,
-                before == null ? null : before[1] / gib, sum, abs / v.length, finite);
+        return new Summary(v, sum, abs / v.length, finite);
+    }
+
+    static double median(double[] values) {
+        double[] s = values.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
     }
 
     /** The packed latent grid's rows: the largest divisor of {@code tokens} not above its square root (64 for 4096). */

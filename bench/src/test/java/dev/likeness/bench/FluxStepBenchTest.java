@@ -4,6 +4,7 @@ import dev.likeness.engine.DType;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 import dev.likeness.models.FluxTransformer;
+import dev.likeness.models.InstantCharacterAdapter;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -73,6 +74,44 @@ class FluxStepBenchTest {
     }
 
     @Test
+    void cpuTinyRunWithTheAdapterTimesBothSteps() throws IOException {
+        Run r = run("--backend", "cpu", "--tiny", "--adapter", "--steps", "2", "--warmup", "1", "--threads", "1");
+        assertEquals(0, r.status(), r.err());
+        assertEquals(1, r.out().lines().count(), r.out());
+        assertEquals("true", r.field("adapter"));
+        // the plain FLUX step is still there and is the same computation as without --adapter
+        assertEquals(131920, r.number("params"));
+        Run plain = run("--backend", "cpu", "--tiny", "--steps", "1", "--warmup", "0", "--threads", "1");
+        assertEquals("false", plain.field("adapter"));
+        assertEquals(plain.number("out_sum"), r.number("out_sum"));
+        // the tiny adapter's every parameter made once: 132,936 (counted by hand from TINY_ADAPTER's shapes)
+        assertEquals(132936, r.number("adapter_params"));
+        assertEquals("16", r.field("subject_tokens"));
+        assertEquals("9", r.field("subject_view_tokens"));
+        assertEquals(1.0, r.number("adapter_scale"));
+        assertEquals("true", r.field("adapter_finite"));
+        assertTrue(r.number("adapter_weights_gib") > 0, r.out());
+        assertTrue(r.number("adapter_features_ms") > 0, r.out());
+        assertTrue(r.number("adapter_median_ms") > 0, r.out());
+        assertEquals(2, r.field("adapter_step_ms").split(",").length, r.out());
+        assertTrue(r.number("adapter_tflop_per_step") > r.number("tflop_per_step"), r.out());
+        // the subject attention changes the output: mean |FLUX+adapter − FLUX| is not 0, and not everything
+        double delta = r.number("adapter_delta_mean_abs");
+        assertTrue(delta > 1e-3 * r.number("out_mean_abs") && delta < r.number("out_mean_abs"), r.out());
+        assertNotEquals(r.number("out_sum"), r.number("adapter_out_sum"), r.out());
+    }
+
+    @Test
+    void adapterWithFp8Weights() throws IOException {
+        Run r = run("--backend", "cpu", "--tiny", "--adapter", "--weights", "fp8", "--steps", "1", "--warmup", "0");
+        assertEquals(0, r.status(), r.err());
+        assertEquals("true", r.field("adapter_finite"));
+        double bf16 = run("--backend", "cpu", "--tiny", "--adapter", "--steps", "1", "--warmup", "0")
+                .number("adapter_weights_gib");
+        assertTrue(r.number("adapter_weights_gib") < bf16, r.out());
+    }
+
+    @Test
     void sameSeedSameOutputOtherSeedOtherOutput() throws IOException {
         double a = run("--backend", "cpu", "--tiny", "--steps", "1", "--warmup", "0", "--seed", "7").number("out_sum");
         double b = run("--backend", "cpu", "--tiny", "--steps", "1", "--warmup", "0", "--seed", "7").number("out_sum");
@@ -94,7 +133,7 @@ class FluxStepBenchTest {
 
     @Test
     void gpuRunFailsWithOneNoGpuLineOrMatchesTheCpu() throws IOException {
-        Run gpu = run("--backend", "cuda", "--tiny", "--compute", "f32", "--steps", "1", "--warmup", "1");
+        Run gpu = run("--backend", "cuda", "--tiny", "--adapter", "--compute", "f32", "--steps", "1", "--warmup", "1");
         if (gpu.status() == FluxStepBench.NO_DEVICE) {
             assertEquals("", gpu.out());
             assertEquals(1, gpu.err().strip().lines().count(), gpu.err());
@@ -103,11 +142,16 @@ class FluxStepBenchTest {
             Assumptions.abort("no GPU: " + gpu.err().strip());
         }
         assertEquals(0, gpu.status(), gpu.err());
-        Run cpu = run("--backend", "cpu", "--tiny", "--steps", "1", "--warmup", "0");
-        double ref = cpu.number("out_mean_abs");
-        assertEquals(ref, gpu.number("out_mean_abs"), 1e-4 * ref, gpu.out() + " vs " + cpu.out());
-        assertEquals(cpu.number("out_sum"), gpu.number("out_sum"), 1e-3 * ref * 64 * 16, gpu.out() + " vs "
-                + cpu.out());
+        Run cpu = run("--backend", "cpu", "--tiny", "--adapter", "--steps", "1", "--warmup", "0");
+        for (String prefix : new String[] {"", "adapter_"}) {
+            double ref = cpu.number(prefix + "out_mean_abs");
+            assertEquals(ref, gpu.number(prefix + "out_mean_abs"), 1e-4 * ref, gpu.out() + " vs " + cpu.out());
+            assertEquals(cpu.number(prefix + "out_sum"), gpu.number(prefix + "out_sum"), 1e-3 * ref * 64 * 16,
+                    gpu.out() + " vs " + cpu.out());
+        }
+        // what the adapter adds, on its own: the same on both within f32 rounding
+        double delta = cpu.number("adapter_delta_mean_abs");
+        assertEquals(delta, gpu.number("adapter_delta_mean_abs"), 1e-3 * delta, gpu.out() + " vs " + cpu.out());
     }
 
     @Test
@@ -143,5 +187,43 @@ class FluxStepBenchTest {
         assertEquals(74.4, tflop, 0.5);
         assertEquals(64, FluxStepBench.gridRows(4096));
         assertEquals(32, FluxStepBench.gridRows(32 * 48));
+    }
+
+    /** A filler whose tensors are broadcast views of one element: shapes and rules checked, nothing allocated. */
+    private static FluxStepBench.Filler views(CpuBackend cpu) {
+        return new FluxStepBench.Filler() {
+            @Override
+            public Tensor synthetic(String name, DType dtype, double scale, double offset, int... shape) {
+                int[] ones = new int[shape.length];
+                java.util.Arrays.fill(ones, 1);
+                return cpu.zeros(dtype, ones).expand(shape);
+            }
+
+            @Override
+            public Tensor constant(float value, int... shape) {
+                return synthetic("constant", DType.F32, 0, value, shape);
+            }
+        };
+    }
+
+    @Test
+    void fullAdapterHasThePublishedShapes() {
+        try (CpuBackend cpu = new CpuBackend(1)) {
+            for (DType weights : new DType[] {DType.BF16, DType.F8_E4M3}) {
+                FluxStepBench.SyntheticParameters params = new FluxStepBench.SyntheticParameters(views(cpu), weights);
+                InstantCharacterAdapter adapter = InstantCharacterAdapter.create(FluxStepBench.ADAPTER, cpu, params);
+                adapter.requireCompatible(FluxStepBench.FLUX_DEV);
+                // the published instantcharacter_ip-adapter.bin (image_proj + ip_adapter): 2,794,932,864 parameters
+                assertEquals(2_794_932_864L, params.count(), weights.toString());
+            }
+        }
+        // the tiny adapter fits the tiny transformer
+        try (CpuBackend cpu = new CpuBackend(1)) {
+            InstantCharacterAdapter.create(FluxStepBench.TINY_ADAPTER, cpu,
+                    new FluxStepBench.SyntheticParameters(views(cpu), DType.BF16)).requireCompatible(FluxStepBench.TINY);
+        }
+        // the resampler and the 57 processors' keys, values and attention at 4096 image tokens, H of 2 × 729 tokens
+        double tflop = FluxStepBench.adapterFlopPerStep(FluxStepBench.ADAPTER, 4096, 2 * 729) * 1e-12;
+        assertEquals(6.15, tflop, 0.02);
     }
 }
