@@ -80,8 +80,8 @@ python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:
   (cd "$out" && find . -type f | sort)
 } > "$out/BUILD"
 "$jre/bin/java" --add-modules jdk.incubator.vector -cp "$out/lib/*" dev.likeness.bench.FluxStepBench --backend cpu \
-    --tiny --steps 1 --warmup 0 --threads 1 > /dev/null 2> >(grep -v "^WARNING: Using incubator modules" >&2) \
-  || { echo "gpu-carry: the carried runtime failed to run FluxStepBench --backend cpu --tiny" >&2; exit 1; }
+    --tiny --adapter --steps 1 --warmup 0 --threads 1 > /dev/null 2> >(grep -v "^WARNING: Using incubator modules" >&2) \
+  || { echo "gpu-carry: the carried runtime failed to run FluxStepBench --backend cpu --tiny --adapter" >&2; exit 1; }
 
 kib="$(du -sk "$out" | cut -f1)"
 du -sh "$out"/* | sed 's/^/gpu-carry:   /' >&2

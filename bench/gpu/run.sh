@@ -6,26 +6,30 @@
 #
 #   tests      nvidia-smi, then the engine's GPU tests (dev.likeness.engine.cuda.*Test) with the JUnit console
 #              launcher and the carried Java runtime
-#   likeness   the tiny FLUX model on the GPU in f32 against the CPU (one output sum), then FluxStepBench at full
-#              size with bf16 weights and with fp8 weights
+#   likeness   the tiny FLUX model and adapter on the GPU in f32 against the CPU (output sums), then FluxStepBench
+#              --adapter at full size with bf16 weights and with fp8 weights: each run times the plain FLUX.1-dev
+#              step (median_ms, compared with diffusers) and the step with the InstantCharacter adapter
+#              (adapter_median_ms: resampler + FLUX with the 57 IP-attention processors)
 #   diffusers  bench/gpu/diffusers_step.py (diffusers 0.33.1 from the carried wheels) at full size, bf16
 #
 # Results go to $OUT (the device tool's folder; bench/results/gpu when unset), at most 8 files, plain names:
 #   nvidia-smi.txt tests.log tests-junit.xml likeness.log likeness-bf16.json likeness-fp8.json
 #   diffusers.log diffusers-bf16.json
 # Every part runs under its own time limit (seconds, overridable: TESTS_S, TINY_S, BF16_S, FP8_S, DIFFUSERS_S) so
-# that "tests likeness" and "diffusers" each end inside the 10-minute limit of one device command. The last lines
-# printed are a summary table (bench/gpu/summarize.py).
+# that "tests likeness" and "diffusers" each end inside the 10-minute limit of one device command: the defaults add
+# up to 170 + 2 x 35 + 160 + 130 = 530 s for "tests likeness", at most about 590 s with the 10 s each timed-out part
+# may take to be killed and the runtime's unpacking. The last lines printed are a summary table
+# (bench/gpu/summarize.py).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
 out="${OUT:-$root/bench/results/gpu}"
 mkdir -p "$out"
 carry="$root/.carry"
-TESTS_S="${TESTS_S:-180}"
-TINY_S="${TINY_S:-40}"
-BF16_S="${BF16_S:-150}"
-FP8_S="${FP8_S:-120}"
+TESTS_S="${TESTS_S:-170}"
+TINY_S="${TINY_S:-35}"
+BF16_S="${BF16_S:-160}"
+FP8_S="${FP8_S:-130}"
 DIFFUSERS_S="${DIFFUSERS_S:-240}"
 status=0
 
@@ -107,19 +111,26 @@ part_likeness() {
   local tmp=/tmp/likeness-tiny
   mkdir -p "$tmp"
   local bench=("$java" "${jvm[@]}" -cp "$cp" dev.likeness.bench.FluxStepBench)
-  say "tiny FLUX, GPU f32 vs CPU, limit ${TINY_S}s" | tee -a "$log"
-  timeout -k 10 "$TINY_S" "${bench[@]}" --backend cuda --tiny --compute f32 --steps 2 --warmup 1 \
+  say "tiny FLUX + adapter, GPU f32 vs CPU, limit ${TINY_S}s" | tee -a "$log"
+  timeout -k 10 "$TINY_S" "${bench[@]}" --backend cuda --tiny --adapter --compute f32 --steps 2 --warmup 1 \
       --out "$tmp/gpu.json" 2>&1 | quiet | tee -a "$log"
-  timeout -k 10 "$TINY_S" "${bench[@]}" --backend cpu --tiny --steps 1 --warmup 0 --threads 4 \
+  timeout -k 10 "$TINY_S" "${bench[@]}" --backend cpu --tiny --adapter --steps 1 --warmup 0 --threads 4 \
       --out "$tmp/cpu.json" 2>&1 | quiet | tee -a "$log"
   if [ -s "$tmp/gpu.json" ] && [ -s "$tmp/cpu.json" ]; then
     python3 - "$tmp/gpu.json" "$tmp/cpu.json" <<'EOF' 2>&1 | tee -a "$log"
 import json, sys
 g, c = (json.loads(open(p).readline()) for p in sys.argv[1:3])
-rel = abs(g["out_mean_abs"] - c["out_mean_abs"]) / c["out_mean_abs"]
-ok = g["finite"] and rel < 1e-4
-print("tiny check: GPU mean|out| %.7g, CPU %.7g, relative difference %.2e: %s"
-      % (g["out_mean_abs"], c["out_mean_abs"], rel, "OK" if ok else "MISMATCH"))
+ok = True
+# FLUX alone, FLUX + adapter, and what the adapter adds on its own (mean |with - without|)
+for key, what, tol in (("out_mean_abs", "mean|out| FLUX", 1e-4),
+                       ("adapter_out_mean_abs", "mean|out| FLUX+adapter", 1e-4),
+                       ("adapter_delta_mean_abs", "mean|adapter effect|", 1e-3)):
+    rel = abs(g[key] - c[key]) / c[key]
+    good = rel < tol
+    ok = ok and good
+    print("tiny check: %s GPU %.7g, CPU %.7g, relative difference %.2e (limit %.0e): %s"
+          % (what, g[key], c[key], rel, tol, "OK" if good else "MISMATCH"))
+ok = ok and g["finite"] and g["adapter_finite"]
 sys.exit(0 if ok else 1)
 EOF
     [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
@@ -127,12 +138,12 @@ EOF
     echo "tiny check: no result (see above)" | tee -a "$log"
     status=1
   fi
-  say "FluxStepBench FLUX.1-dev bf16 weights, limit ${BF16_S}s" | tee -a "$log"
-  timeout -k 10 "$BF16_S" "${bench[@]}" --weights bf16 --steps 10 --warmup 2 --out "$out/likeness-bf16.json" \
+  say "FluxStepBench FLUX.1-dev (+ adapter) bf16 weights, limit ${BF16_S}s" | tee -a "$log"
+  timeout -k 10 "$BF16_S" "${bench[@]}" --adapter --weights bf16 --steps 10 --warmup 2 --out "$out/likeness-bf16.json" \
       2>&1 | quiet | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "FluxStepBench bf16: failed or timed out" | tee -a "$log"; status=1; }
-  say "FluxStepBench FLUX.1-dev fp8 weights, limit ${FP8_S}s" | tee -a "$log"
-  timeout -k 10 "$FP8_S" "${bench[@]}" --weights fp8 --steps 10 --warmup 2 --out "$out/likeness-fp8.json" \
+  say "FluxStepBench FLUX.1-dev (+ adapter) fp8 weights, limit ${FP8_S}s" | tee -a "$log"
+  timeout -k 10 "$FP8_S" "${bench[@]}" --adapter --weights fp8 --steps 10 --warmup 2 --out "$out/likeness-fp8.json" \
       2>&1 | quiet | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "FluxStepBench fp8: failed or timed out" | tee -a "$log"; status=1; }
 }

@@ -5,7 +5,9 @@
 
 One row per file, then, when a Likeness bf16 run and a diffusers bf16 run on the same GPU are both given, the row
 for bench/RESULTS.md's "CUDA backend (issue 8)" table: ratio = Likeness median step time / diffusers median step time
-(below 1: Likeness is faster), fp8 ratio = Likeness with fp8 weights / diffusers bf16.
+(below 1: Likeness is faster), fp8 ratio = Likeness with fp8 weights / diffusers bf16. The FLUX+adapter column is the
+Likeness bf16 run's median step with the InstantCharacter adapter (FluxStepBench --adapter: resampler + the 57
+IP-attention processors); diffusers has no such processor, so it has no ratio.
 """
 import json
 import sys
@@ -22,6 +24,11 @@ def fmt(v, spec="%.1f"):
     return "-" if v is None else spec % v
 
 
+def all_finite(r):
+    """The plain step's output finite, and the adapter step's too where the run has one."""
+    return r["finite"] and r.get("adapter_finite", True)
+
+
 def main(paths):
     rows = []
     for p in paths:
@@ -32,13 +39,15 @@ def main(paths):
     if not rows:
         print("summarize: no results")
         return 1
-    print("| engine | config | weights | device | steps | median ms | TFLOP/s | weights GiB | peak used GiB | finite |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("| engine | config | weights | device | steps | median ms | TFLOP/s | +adapter median ms | +adapter TFLOP/s "
+          "| weights GiB | adapter weights GiB | peak used GiB | finite |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print("| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s |" % (
+        print("| %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             r["engine"], r["config"], r["weights"], r["device"], r["steps"], fmt(r["median_ms"]),
-            fmt(r.get("tflops")), fmt(r.get("weights_gib"), "%.2f"), fmt(r.get("device_used_peak_gib"), "%.2f"),
-            r["finite"]))
+            fmt(r.get("tflops")), fmt(r.get("adapter_median_ms")), fmt(r.get("adapter_tflops")),
+            fmt(r.get("weights_gib"), "%.2f"), fmt(r.get("adapter_weights_gib"), "%.2f"),
+            fmt(r.get("device_used_peak_gib"), "%.2f"), all_finite(r)))
 
     def pick(engine, weights):
         for r in rows:
@@ -53,8 +62,9 @@ def main(paths):
             return 0
         print()
         print("RESULTS.md row:")
-        print("| %s | %.1f | %.1f | %.2f | %s | %s |" % (
-            lk["device"], lk["median_ms"], df["median_ms"], lk["median_ms"] / df["median_ms"],
+        with_adapter = lk.get("adapter_median_ms") if lk.get("adapter_finite") else None
+        print("| %s | %.1f | %s | %.1f | %.2f | %s | %s |" % (
+            lk["device"], lk["median_ms"], fmt(with_adapter), df["median_ms"], lk["median_ms"] / df["median_ms"],
             "%.2f" % (lk8["median_ms"] / df["median_ms"]) if lk8 and lk8["device"] == df["device"] else "-",
             lk.get("date", "-")))
     return 0

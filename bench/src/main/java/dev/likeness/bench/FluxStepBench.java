@@ -174,9 +174,9 @@ public final class FluxStepBench {
         }
     }
 
-    static final String USAGE = "usage: FluxStepBench [--backend cuda|cpu] [--tiny] [--adapter] [--weights bf16|fp8|f32] "
-            + "[--compute bf16|f32] [--steps N] [--warmup N] [--image-tokens N] [--text-tokens N] [--seed N] "
-            + "[--threads N] [--out FILE]";
+    static final String USAGE = "usage: FluxStepBench [--backend cuda|cpu] [--tiny] [--adapter] "
+            + "[--weights bf16|fp8|f32] [--compute bf16|f32] [--steps N] [--warmup N] [--image-tokens N] "
+            + "[--text-tokens N] [--seed N] [--threads N] [--out FILE]";
 
     private static int positive(String name, String v) {
         int n = Integer.parseInt(v);
@@ -521,7 +521,8 @@ public final class FluxStepBench {
                 peakUsed[0] = Math.max(peakUsed[0], memory.usedAndTotal()[0]);
             }
         };
-        Timed flux = time(o, sync, probe, () -> model.forward(hidden, text, pooled, timestep, guidance, imgIds, txtIds));
+        Timed flux = time(o, sync, probe,
+                () -> model.forward(hidden, text, pooled, timestep, guidance, imgIds, txtIds));
 
         Summary out = summarize(backend, flux.last());
         AdapterResult adapterResult = null;

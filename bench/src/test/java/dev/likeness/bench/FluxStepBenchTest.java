@@ -220,7 +220,8 @@ class FluxStepBenchTest {
         // the tiny adapter fits the tiny transformer
         try (CpuBackend cpu = new CpuBackend(1)) {
             InstantCharacterAdapter.create(FluxStepBench.TINY_ADAPTER, cpu,
-                    new FluxStepBench.SyntheticParameters(views(cpu), DType.BF16)).requireCompatible(FluxStepBench.TINY);
+                            new FluxStepBench.SyntheticParameters(views(cpu), DType.BF16))
+                    .requireCompatible(FluxStepBench.TINY);
         }
         // the resampler and the 57 processors' keys, values and attention at 4096 image tokens, H of 2 × 729 tokens
         double tflop = FluxStepBench.adapterFlopPerStep(FluxStepBench.ADAPTER, 4096, 2 * 729) * 1e-12;
