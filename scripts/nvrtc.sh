@@ -24,43 +24,52 @@ likeness_nvrtc_python() {
 
 # Prints the folder holding libnvrtc.so.13 (fetching it if needed); messages go to stderr; non-zero on failure.
 likeness_nvrtc_dir() {
-  local cache="${LIKENESS_NVRTC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/likeness/ci/nvrtc-$LIKENESS_NVRTC_VERSION}"
-  if [ -f "$cache/libnvrtc.so.13" ] && [ "$(cat "$cache/.wheel-sha256" 2>/dev/null)" = "$LIKENESS_NVRTC_SHA256" ]; then
+  likeness_cuda_wheel_dir nvidia-cuda-nvrtc "$LIKENESS_NVRTC_VERSION" "$LIKENESS_NVRTC_SHA256" \
+    "$LIKENESS_NVRTC_PLATFORM" libnvrtc.so.13 \
+    "${LIKENESS_NVRTC_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/likeness/ci/nvrtc-$LIKENESS_NVRTC_VERSION}" ""
+}
+
+# likeness_cuda_wheel_dir PACKAGE VERSION SHA256 PLATFORM LIBRARY CACHE ONLY: prints a folder holding LIBRARY, unpacked
+# from the pinned, hash-checked wheel of PACKAGE (nvidia/cu13/lib/*, or only the file named ONLY when ONLY is set) and
+# cached; messages go to stderr; non-zero on failure.
+likeness_cuda_wheel_dir() {
+  local package="$1" version="$2" sha="$3" platform="$4" library="$5" cache="$6" only="$7"
+  if [ -f "$cache/$library" ] && [ "$(cat "$cache/.wheel-sha256" 2>/dev/null)" = "$sha" ]; then
     echo "$cache"
     return 0
   fi
   if [ "$(uname -m)" != x86_64 ]; then
-    echo "likeness: NVRTC for the kernel compile test is pinned for x86-64 Linux; this machine is $(uname -m)" >&2
+    echo "likeness: $package for the CUDA tests is pinned for x86-64 Linux; this machine is $(uname -m)" >&2
     return 1
   fi
   local py
   if ! py=$(likeness_nvrtc_python); then
-    echo "likeness: pip is needed to fetch NVIDIA's runtime compiler (nvidia-cuda-nvrtc==$LIKENESS_NVRTC_VERSION)" \
-      "for the CUDA kernel compile test, and neither python3 -m pip nor python -m pip works." >&2
+    echo "likeness: pip is needed to fetch $package==$version for the CUDA tests, and neither python3 -m pip" \
+      "nor python -m pip works." >&2
     echo "  Install pip (Debian: apt-get install python3-pip) and retry, or set LIKENESS_CUDA_PATH to a folder" \
-      "holding libnvrtc.so.13." >&2
+      "holding $library." >&2
     return 1
   fi
   local tmp
   tmp=$(mktemp -d) || return 1
-  echo "likeness: fetching nvidia-cuda-nvrtc==$LIKENESS_NVRTC_VERSION with pip for the CUDA kernel compile test..." >&2
-  if ! "$py" -m pip download --quiet --no-deps --only-binary=:all: --platform "$LIKENESS_NVRTC_PLATFORM" \
-      --dest "$tmp" "nvidia-cuda-nvrtc==$LIKENESS_NVRTC_VERSION" >&2; then
-    echo "likeness: pip could not download nvidia-cuda-nvrtc==$LIKENESS_NVRTC_VERSION (see pip's message above)" >&2
+  echo "likeness: fetching $package==$version with pip for the CUDA tests..." >&2
+  if ! "$py" -m pip download --quiet --no-deps --only-binary=:all: --platform "$platform" \
+      --dest "$tmp" "$package==$version" >&2; then
+    echo "likeness: pip could not download $package==$version (see pip's message above)" >&2
     rm -rf "$tmp"
     return 1
   fi
   local wheel
-  wheel=$(ls "$tmp"/nvidia_cuda_nvrtc-"$LIKENESS_NVRTC_VERSION"-*.whl 2>/dev/null | head -n 1)
+  wheel=$(ls "$tmp"/"${package//-/_}"-"$version"-*.whl 2>/dev/null | head -n 1)
   if [ -z "$wheel" ]; then
-    echo "likeness: pip left no nvidia_cuda_nvrtc-$LIKENESS_NVRTC_VERSION wheel in $tmp" >&2
+    echo "likeness: pip left no ${package//-/_}-$version wheel in $tmp" >&2
     rm -rf "$tmp"
     return 1
   fi
   # checks the hash and unpacks nvidia/cu13/lib/* flat into a fresh folder, then swaps it in (no half-written cache)
-  if ! "$py" - "$wheel" "$LIKENESS_NVRTC_SHA256" "$cache" <<'PY' >&2; then
+  if ! "$py" - "$wheel" "$sha" "$cache" "$library" "$only" <<'PY' >&2; then
 import hashlib, os, shutil, sys, zipfile
-wheel, expected, cache = sys.argv[1:4]
+wheel, expected, cache, library, only = sys.argv[1:6]
 h = hashlib.sha256()
 with open(wheel, "rb") as f:
     for block in iter(lambda: f.read(1 << 20), b""):
@@ -74,18 +83,18 @@ n = 0
 with zipfile.ZipFile(wheel) as z:
     for info in z.infolist():
         name = info.filename
-        if name.startswith("nvidia/cu13/lib/") and not name.endswith("/"):
+        if name.startswith("nvidia/cu13/lib/") and not name.endswith("/") and (not only or os.path.basename(name) == only):
             with z.open(info) as src, open(os.path.join(staging, os.path.basename(name)), "wb") as dst:
                 shutil.copyfileobj(src, dst)
             n += 1
-if not os.path.isfile(os.path.join(staging, "libnvrtc.so.13")):
-    sys.exit("likeness: %s holds no nvidia/cu13/lib/libnvrtc.so.13" % os.path.basename(wheel))
+if not os.path.isfile(os.path.join(staging, library)):
+    sys.exit("likeness: %s holds no nvidia/cu13/lib/%s" % (os.path.basename(wheel), library))
 with open(os.path.join(staging, ".wheel-sha256"), "w") as f:
     f.write(expected)
 shutil.rmtree(cache, ignore_errors=True)
 os.makedirs(os.path.dirname(cache), exist_ok=True)
 os.rename(staging, cache)
-print("likeness: NVRTC %d files unpacked into %s" % (n, cache))
+print("likeness: %d files of %s unpacked into %s" % (n, os.path.basename(wheel), cache))
 PY
     rm -rf "$tmp"
     return 1
@@ -116,3 +125,21 @@ else
   return 1 2>/dev/null || exit 1
 fi
 unset likeness_nvrtc_dir_found
+
+# cuBLASLt for CublasLtSymbolsTest: every symbol the GEMM path binds, and every descriptor attribute it sets, checked
+# against the real library (no GPU needed). A large wheel (420 MB, one 540 MB file kept): when it cannot be fetched the
+# test skips with its visible "[no cuBLASLt]" line instead of failing the run.
+LIKENESS_CUBLAS_VERSION=13.0.0.19
+LIKENESS_CUBLAS_SHA256=f6723af2e8e2600a11dc384037d90d9bf93070e346c24ef2e8f9001658c99896
+if [ -z "${LIKENESS_SKIP_CUBLASLT:-}" ]; then
+  if likeness_cublas_dir=$(likeness_cuda_wheel_dir nvidia-cublas "$LIKENESS_CUBLAS_VERSION" "$LIKENESS_CUBLAS_SHA256" \
+      manylinux_2_27_x86_64 libcublasLt.so.13 \
+      "${XDG_CACHE_HOME:-$HOME/.cache}/likeness/ci/cublas-$LIKENESS_CUBLAS_VERSION" libcublasLt.so.13); then
+    export LIKENESS_CUDA_PATH="$LIKENESS_CUDA_PATH:$likeness_cublas_dir"
+    export LIKENESS_REQUIRE_CUBLASLT=1
+    echo "likeness: cuBLASLt for the binding test from $likeness_cublas_dir" >&2
+  else
+    echo "likeness: cuBLASLt not available; CublasLtSymbolsTest will be skipped" >&2
+  fi
+  unset likeness_cublas_dir
+fi

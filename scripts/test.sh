@@ -17,6 +17,7 @@ if [ ! -x "${LIKENESS_CHROMIUM:-/usr/bin/chromium}" ]; then
     || echo "likeness: could not install chromium: the playground browser test will be skipped" >&2
 fi
 # The CUDA kernel compile test (engine KernelSourcesTest) needs NVIDIA's runtime compiler even without a GPU: the pinned
-# nvidia-cuda-nvrtc wheel from pip, checked and cached; it exports LIKENESS_CUDA_PATH and LIKENESS_REQUIRE_NVRTC=1.
+# nvidia-cuda-nvrtc wheel from pip, checked and cached; it exports LIKENESS_CUDA_PATH and LIKENESS_REQUIRE_NVRTC=1 (and
+# fetches cuBLASLt the same way for the binding test, which skips visibly when that large wheel cannot be had).
 . scripts/nvrtc.sh
 exec mvn -B -ntp verify "$@"
