@@ -24,7 +24,7 @@ WHEELS=(diffusers==0.33.1 huggingface_hub==0.36.2 importlib_metadata==10.2.0)
 # the engine's test classes (and test resources) under these class-path folders travel; add one where a GPU test
 # needs more than its own package
 TEST_PATHS=(dev/likeness/engine/cuda)
-MODULES=java.base,java.logging,java.sql,jdk.incubator.vector,jdk.zipfs
+MODULES=java.base,java.desktop,java.logging,java.net.http,java.sql,jdk.incubator.vector,jdk.zipfs
 LIMIT_MIB=60
 
 if [ -f /tmp/j25 ] && [ -z "${JAVA_HOME:-}" ]; then
@@ -39,16 +39,16 @@ mkdir -p "$out/lib" "$out/junit" "$out/test-classes" "$out/wheels"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# --- jars: engine, models, bench (bench pulls pipeline into the reactor; its jar is not carried: FluxStepBench
-# uses only the engine and models), test classes compiled (-DskipTests compiles them, runs none)
+# --- jars: engine, models, pipeline, bench and their runtime dependencies (Jackson, the image codecs: the tiny
+# pipeline check runs the whole pipeline), test classes compiled (-DskipTests compiles them, runs none)
 echo "gpu-carry: building (mvn -o package -DskipTests: engine, models, pipeline, bench)" >&2
 deps="$work/deps"
 mvn -o -q -B -pl bench -am package dependency:copy-dependencies -DskipTests -DincludeScope=runtime \
     -DexcludeGroupIds=dev.likeness -DoutputDirectory="$deps"
-for m in engine models bench; do
+for m in engine models pipeline bench; do
   cp "$m/target/likeness-$m-0.1.0-SNAPSHOT.jar" "$out/lib/"
 done
-cp "$deps"/jackson-*.jar "$out/lib/"
+cp "$deps"/*.jar "$out/lib/"
 (cd engine/target/test-classes && tar cf - "${TEST_PATHS[@]}") | (cd "$out/test-classes" && tar xf -)
 
 # --- JUnit console launcher, pinned
@@ -82,6 +82,10 @@ python3 -m pip download -q --disable-pip-version-check --no-deps --only-binary=:
 "$jre/bin/java" --add-modules jdk.incubator.vector -cp "$out/lib/*" dev.likeness.bench.FluxStepBench --backend cpu \
     --tiny --adapter --steps 1 --warmup 0 --threads 1 > /dev/null 2> >(grep -v "^WARNING: Using incubator modules" >&2) \
   || { echo "gpu-carry: the carried runtime failed to run FluxStepBench --backend cpu --tiny --adapter" >&2; exit 1; }
+"$jre/bin/java" --add-modules jdk.incubator.vector -Dlikeness.cache="$work/cache" -cp "$out/lib/*" \
+    dev.likeness.bench.PipelineDeviceCheck --device cpu --size 32 --steps 1 --max-rel 0 > /dev/null \
+    2> >(grep -v "^WARNING: Using incubator modules" >&2) \
+  || { echo "gpu-carry: the carried runtime failed to run PipelineDeviceCheck --device cpu" >&2; exit 1; }
 
 kib="$(du -sk "$out" | cut -f1)"
 du -sh "$out"/* | sed 's/^/gpu-carry:   /' >&2

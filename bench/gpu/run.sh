@@ -10,15 +10,19 @@
 #              --adapter at full size with bf16 weights and with fp8 weights: each run times the plain FLUX.1-dev
 #              step (median_ms, compared with diffusers) and the step with the InstantCharacter adapter
 #              (adapter_median_ms: resampler + FLUX with the 57 IP-attention processors)
+#   pipeline   the whole InstantCharacter pipeline on the built-in tiny model (text encoders, image encoders, adapter,
+#              FLUX, VAE) on the GPU against the CPU backend, same seed: f32 compute must give the same image within
+#              1e-3 relative RMS (PipelineDeviceCheck); bf16 compute is reported and checked loosely (0.1)
 #   diffusers  bench/gpu/diffusers_step.py (diffusers 0.33.1 from the carried wheels) at full size, bf16
 #
 # Results go to $OUT (the device tool's folder; bench/results/gpu when unset), at most 8 files, plain names:
 #   nvidia-smi.txt tests.log tests-junit.xml likeness.log likeness-bf16.json likeness-fp8.json
-#   diffusers.log diffusers-bf16.json
-# Every part runs under its own time limit (seconds, overridable: TESTS_S, TINY_S, BF16_S, FP8_S, DIFFUSERS_S) so
+#   pipeline.log diffusers.log diffusers-bf16.json
+# Every part runs under its own time limit (seconds, overridable: TESTS_S, TINY_S, BF16_S, FP8_S, PIPELINE_S,
+# DIFFUSERS_S) so
 # that "tests likeness" and "diffusers" each end inside the 10-minute limit of one device command: the defaults add
 # up to 170 + 2 x 35 + 160 + 130 = 530 s for "tests likeness", at most about 590 s with the 10 s each timed-out part
-# may take to be killed and the runtime's unpacking. The last lines printed are a summary table
+# may take to be killed and the runtime's unpacking; "pipeline diffusers" to 2 x 70 + 240 = 380 s. The last lines printed are a summary table
 # (bench/gpu/summarize.py).
 set -uo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -31,6 +35,7 @@ TINY_S="${TINY_S:-35}"
 BF16_S="${BF16_S:-160}"
 FP8_S="${FP8_S:-130}"
 DIFFUSERS_S="${DIFFUSERS_S:-240}"
+PIPELINE_S="${PIPELINE_S:-70}"
 status=0
 
 if [ $# -eq 0 ]; then
@@ -40,9 +45,9 @@ fi
 parts=()
 for p in "$@"; do
   case "$p" in
-    all) parts+=(tests likeness diffusers) ;;
-    tests|likeness|diffusers) parts+=("$p") ;;
-    *) echo "run.sh: unknown part '$p' (tests, likeness, diffusers, all)" >&2; exit 64 ;;
+    all) parts+=(tests likeness pipeline diffusers) ;;
+    tests|likeness|pipeline|diffusers) parts+=("$p") ;;
+    *) echo "run.sh: unknown part '$p' (tests, likeness, pipeline, diffusers, all)" >&2; exit 64 ;;
   esac
 done
 
@@ -146,6 +151,18 @@ EOF
   timeout -k 10 "$FP8_S" "${bench[@]}" --adapter --weights fp8 --steps 10 --warmup 2 --out "$out/likeness-fp8.json" \
       2>&1 | quiet | tee -a "$log"
   [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "FluxStepBench fp8: failed or timed out" | tee -a "$log"; status=1; }
+}
+
+part_pipeline() {
+  java_setup || { status=1; return; }
+  local log="$out/pipeline.log"
+  local check=("$java" "${jvm[@]}" -cp "$cp" dev.likeness.bench.PipelineDeviceCheck --device cuda --size 64 --steps 4)
+  say "tiny pipeline, GPU f32 vs CPU, limit ${PIPELINE_S}s" | tee -a "$log"
+  timeout -k 10 "$PIPELINE_S" "${check[@]}" --compute f32 --max-rel 1e-3 2>&1 | quiet | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "pipeline check f32: MISMATCH, failed or timed out" | tee -a "$log"; status=1; }
+  say "tiny pipeline, GPU bf16 vs CPU f32, limit ${PIPELINE_S}s" | tee -a "$log"
+  timeout -k 10 "$PIPELINE_S" "${check[@]}" --compute bf16 --max-rel 0.1 2>&1 | quiet | tee -a "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "pipeline check bf16: MISMATCH, failed or timed out" | tee -a "$log"; status=1; }
 }
 
 part_diffusers() {
