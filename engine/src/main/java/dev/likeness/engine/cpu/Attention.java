@@ -1,6 +1,7 @@
 package dev.likeness.engine.cpu;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -43,33 +44,13 @@ final class Attention {
     private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
 
     static Tensor sdpa(CpuBackend b, Tensor q, Tensor k, Tensor v, Tensor mask, float scale) {
-        CpuData.requireFloat("q", q);
-        CpuData.requireFloat("k", k);
-        CpuData.requireFloat("v", v);
-        if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) {
-            throw new IllegalArgumentException("attention expects q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv]; "
-                    + "got " + shapes(q, k, v));
-        }
-        int batch = q.size(0);
-        int heads = q.size(1);
-        int lq = q.size(2);
-        int d = q.size(3);
-        int lk = k.size(2);
-        int dv = v.size(3);
-        if (k.size(0) != batch || v.size(0) != batch || k.size(1) != heads || v.size(1) != heads) {
-            throw new IllegalArgumentException("attention: q, k and v must have the same batch and head dimensions; "
-                    + "got " + shapes(q, k, v));
-        }
-        if (k.size(3) != d) {
-            throw new IllegalArgumentException("attention: k's head size must equal q's (D); got " + shapes(q, k, v));
-        }
-        if (v.size(2) != lk) {
-            throw new IllegalArgumentException("attention: v must have as many keys as k (Lk); got " + shapes(q, k, v));
-        }
-        if (d == 0) {
-            throw new IllegalArgumentException("attention: the head size D of q and k must be positive; got "
-                    + shapes(q, k, v));
-        }
+        OpShapes.Attention sz = OpShapes.attention(q, k, v);
+        int batch = sz.batch();
+        int heads = sz.heads();
+        int lq = sz.lq();
+        int d = sz.d();
+        int lk = sz.lk();
+        int dv = sz.dv();
         Tensor m = mask == null ? null : broadcastMask(b, mask, batch, heads, lq, lk);
         float[] out = new float[Math.toIntExact((long) batch * heads * lq * dv)];
         if (out.length > 0) {
@@ -86,11 +67,6 @@ final class Attention {
             });
         }
         return b.wrap(out, batch, heads, lq, dv);
-    }
-
-    private static String shapes(Tensor q, Tensor k, Tensor v) {
-        return "q " + Arrays.toString(q.shape()) + ", k " + Arrays.toString(k.shape()) + ", v "
-                + Arrays.toString(v.shape());
     }
 
     /** The mask as a [B, H, Lq, Lk] view (stride 0 on broadcast dimensions), after checking it broadcasts. */

@@ -2,6 +2,7 @@ package dev.likeness.engine.cpu;
 
 import dev.likeness.engine.DType;
 import dev.likeness.engine.Dtypes;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
@@ -406,10 +407,8 @@ public final class CpuData {
         return out;
     }
 
-    /** Throws naming {@code what} unless {@code t} has a floating dtype. */
+    /** Throws naming {@code what} unless {@code t} has a floating dtype ({@link OpShapes#requireFloat}). */
     public static void requireFloat(String what, Tensor t) {
-        if (!t.dtype().isFloatingPoint() && !(t.dtype() == DType.I8 && t.scale() != null)) {
-            throw new IllegalArgumentException(what + " must be a floating-point tensor, got " + t);
-        }
+        OpShapes.requireFloat(what, t);
     }
 }

@@ -1,6 +1,7 @@
 package dev.likeness.engine.cpu;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -41,7 +42,7 @@ final class Elementwise {
         String name = op.name().toLowerCase(Locale.ROOT);
         requireOperand(name, "x", x);
         requireOperand(name, "y", y);
-        int[] shape = broadcastShape(name, x, y);
+        int[] shape = OpShapes.broadcastShape(name, x.shape(), y.shape());
         float[] out = new float[Math.toIntExact(Tensor.numel(shape))];
         if (out.length == 0) {
             return b.wrap(out, shape);
@@ -125,24 +126,6 @@ final class Elementwise {
             throw new IllegalArgumentException(op + ": " + role + " must not be null");
         }
         CpuData.requireFloat(op + ": " + role, t);
-    }
-
-    /** torch's broadcast shape of x and y, or an error naming both shapes and the first conflicting dimension. */
-    private static int[] broadcastShape(String op, Tensor x, Tensor y) {
-        int[] a = x.shape();
-        int[] c = y.shape();
-        int rank = Math.max(a.length, c.length);
-        int[] out = new int[rank];
-        for (int i = 0; i < rank; i++) {
-            int da = i < rank - a.length ? 1 : a[i - (rank - a.length)];
-            int dc = i < rank - c.length ? 1 : c[i - (rank - c.length)];
-            if (da != dc && da != 1 && dc != 1) {
-                throw new IllegalArgumentException(op + ": x " + Arrays.toString(a) + " and y " + Arrays.toString(c)
-                        + " are not broadcastable (dimension " + (i - rank) + ": " + da + " vs " + dc + ")");
-            }
-            out[i] = da == 1 ? dc : da;
-        }
-        return out;
     }
 
     /** A tensor with a dequantization scale, as plain f32 values (scaled operands are rare here: weights). */

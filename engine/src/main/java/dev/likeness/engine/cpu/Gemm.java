@@ -1,5 +1,6 @@
 package dev.likeness.engine.cpu;
 
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -106,10 +107,6 @@ final class Gemm {
         return t.scale() == null ? CpuData.storage(t).floats() : null;
     }
 
-    private static String shape(Tensor t) {
-        return Arrays.toString(t.shape());
-    }
-
     // ------------------------------------------------------------------ torch entry points
 
     /**
@@ -117,27 +114,9 @@ final class Gemm {
      * (nullable). The weight is read in its storage dtype, dequantized by its scale ([N] or [1]) while packing.
      */
     static Tensor linear(CpuBackend be, Tensor x, Tensor w, Tensor bias) {
-        CpuData.requireFloat("linear: x", x);
-        CpuData.requireFloat("linear: w", w);
-        if (x.dim() < 1 || w.dim() != 2) {
-            throw new IllegalArgumentException("linear: x must have at least 1 dimension and w must be 2-D [N, K], got x "
-                    + shape(x) + " and w " + shape(w));
-        }
+        int[] outShape = OpShapes.linear(x, w, bias);
         int k = x.size(-1);
         int n = w.size(0);
-        if (w.size(1) != k) {
-            throw new IllegalArgumentException("linear: x " + shape(x) + " has K=" + k + " features but w " + shape(w)
-                    + " expects " + w.size(1));
-        }
-        if (bias != null) {
-            CpuData.requireFloat("linear: bias", bias);
-            if (bias.dim() != 1 || bias.size(0) != n) {
-                throw new IllegalArgumentException("linear: bias must be [" + n + "] for w " + shape(w) + ", got "
-                        + shape(bias));
-            }
-        }
-        int[] outShape = x.shape();
-        outShape[outShape.length - 1] = n;
         int m = Math.toIntExact(Tensor.numel(Arrays.copyOf(outShape, outShape.length - 1)));
         float[] out = new float[Math.toIntExact((long) m * n)];
         Mat a = rowsOf(x);
@@ -182,12 +161,8 @@ final class Gemm {
      * row vector and a 1-D b a column vector, and their dimension is dropped from the result, as torch does.
      */
     static Tensor matmul(CpuBackend be, Tensor a, Tensor bb) {
-        CpuData.requireFloat("matmul: a", a);
-        CpuData.requireFloat("matmul: b", bb);
-        if (a.dim() == 0 || bb.dim() == 0) {
-            throw new IllegalArgumentException("matmul: both arguments need at least 1 dimension, got a " + shape(a)
-                    + " and b " + shape(bb));
-        }
+        OpShapes.Matmul mm = OpShapes.matmul(a, bb);
+        int[] batch = mm.batch();
         Tensor a2 = heapF32(be, a);
         Tensor b2 = heapF32(be, bb);
         if (a.dim() == 1) {
@@ -196,18 +171,13 @@ final class Gemm {
         if (bb.dim() == 1) {
             b2 = b2.unsqueeze(1);
         }
-        int m = a2.size(-2);
-        int k = a2.size(-1);
-        int n = b2.size(-1);
-        if (b2.size(-2) != k) {
-            throw new IllegalArgumentException("matmul: a " + shape(a) + " has K=" + k + " columns but b " + shape(bb)
-                    + " has " + b2.size(-2) + " rows");
-        }
-        // broadcast the batch dimensions (right-aligned)
+        int m = mm.m();
+        int k = mm.k();
+        int n = mm.n();
+        // the batch dimensions (right-aligned) and each operand's strides along them, 0 where it is broadcast
         int ra = a2.dim() - 2;
         int rb = b2.dim() - 2;
-        int rank = Math.max(ra, rb);
-        int[] batch = new int[rank];
+        int rank = batch.length;
         long[] sa = new long[rank];
         long[] sb = new long[rank];
         for (int d = 0; d < rank; d++) {
@@ -215,11 +185,6 @@ final class Gemm {
             int db = d - (rank - rb);
             int na = da >= 0 ? a2.size(da) : 1;
             int nb = db >= 0 ? b2.size(db) : 1;
-            if (na != nb && na != 1 && nb != 1) {
-                throw new IllegalArgumentException("matmul: batch dimensions of a " + shape(a) + " and b " + shape(bb)
-                        + " do not broadcast");
-            }
-            batch[d] = Math.max(na, nb);
             sa[d] = na == 1 ? 0 : a2.stride(da);
             sb[d] = nb == 1 ? 0 : b2.stride(db);
         }
@@ -263,16 +228,7 @@ final class Gemm {
         } else {
             body.run(0, nBatch);
         }
-        int[] outShape = new int[rank + 2 - (a.dim() == 1 ? 1 : 0) - (bb.dim() == 1 ? 1 : 0)];
-        System.arraycopy(batch, 0, outShape, 0, rank);
-        int p = rank;
-        if (a.dim() != 1) {
-            outShape[p++] = m;
-        }
-        if (bb.dim() != 1) {
-            outShape[p] = n;
-        }
-        return be.wrap(out, outShape);
+        return be.wrap(out, mm.outShape());
     }
 
     /** {@code t} itself if it is an unscaled f32 heap tensor, else an f32 heap copy (dequantized). */

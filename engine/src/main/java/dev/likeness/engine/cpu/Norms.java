@@ -1,5 +1,6 @@
 package dev.likeness.engine.cpu;
 
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -133,15 +134,7 @@ final class Norms {
         }
         CpuData.requireFloat("groupNorm: x", x);
         int[] shape = x.shape();
-        if (shape.length < 2) {
-            throw new IllegalArgumentException("groupNorm: x must be [N, C, *] (at least 2 dimensions), got "
-                    + Arrays.toString(shape));
-        }
-        int c = shape[1];
-        if (groups <= 0 || c % groups != 0) {
-            throw new IllegalArgumentException("groupNorm: the " + c + " channels of x " + Arrays.toString(shape)
-                    + " cannot be split into " + groups + " groups");
-        }
+        int c = OpShapes.groupNormChannels(shape, groups);
         float[] g = param("groupNorm", "weight", w, c, x);
         float[] beta = param("groupNorm", "bias", bias, c, x);
         int perGroup = c / groups;

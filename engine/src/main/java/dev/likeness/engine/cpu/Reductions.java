@@ -1,5 +1,6 @@
 package dev.likeness.engine.cpu;
 
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -36,10 +37,7 @@ final class Reductions {
      * (so NaN or infinity when that is 0, as in torch).
      */
     static Tensor var(CpuBackend b, Tensor x, int dim, int correction, boolean keep) {
-        if (correction < 0) {
-            throw new IllegalArgumentException("var: correction must be >= 0, got " + correction);
-        }
-        return reduce(b, "var", x, dim, keep, correction);
+        return reduce(b, "var", x, dim, keep, OpShapes.varCorrection(correction));
     }
 
     /** Shared by mean (correction < 0) and var. */
@@ -49,24 +47,11 @@ final class Reductions {
         }
         CpuData.requireFloat(op + ": x", x);
         int[] shape = x.shape();
-        int ax = dim < 0 ? dim + shape.length : dim;
-        if (ax < 0 || ax >= shape.length) {
-            throw new IllegalArgumentException(op + ": dim " + dim + " is out of range for x " + Arrays.toString(shape)
-                    + " (rank " + shape.length + ")");
-        }
+        int ax = OpShapes.reducedAxis(op, shape, dim);
         int n = shape[ax];
         int outer = product(shape, 0, ax);
         int inner = product(shape, ax + 1, shape.length);
-        int[] outShape = keep ? shape.clone() : new int[shape.length - 1];
-        if (keep) {
-            outShape[ax] = 1;
-        } else {
-            for (int i = 0, j = 0; i < shape.length; i++) {
-                if (i != ax) {
-                    outShape[j++] = shape[i];
-                }
-            }
-        }
+        int[] outShape = OpShapes.reducedShape(shape, ax, keep);
         float[] out = new float[outer * inner];
         if (out.length == 0) {
             return b.wrap(out, outShape);

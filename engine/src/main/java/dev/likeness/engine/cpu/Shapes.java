@@ -1,9 +1,8 @@
 package dev.likeness.engine.cpu;
 
-import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -24,52 +23,16 @@ final class Shapes {
      * (negative counts from the end). As in torch, tensors of shape [0] are skipped, whatever the others' shape.
      */
     static Tensor cat(CpuBackend b, int dim, List<Tensor> ts) {
-        if (ts == null || ts.isEmpty()) {
-            throw new IllegalArgumentException("cat: expected a non-empty list of tensors");
-        }
-        List<Tensor> parts = new ArrayList<>(ts.size());
-        List<Integer> positions = new ArrayList<>(ts.size());
-        for (int i = 0; i < ts.size(); i++) {
-            Tensor t = ts.get(i);
-            if (t == null) {
-                throw new IllegalArgumentException("cat: tensor " + i + " is null");
-            }
-            if (t.dim() == 1 && t.size(0) == 0) {
-                continue;
-            }
-            if (t.dim() == 0) {
-                throw new IllegalArgumentException("cat: tensor " + i + " is zero-dimensional and cannot be "
-                        + "concatenated");
-            }
-            parts.add(t);
-            positions.add(i);
-        }
+        OpShapes.Cat c = OpShapes.cat(dim, ts);
+        List<Tensor> parts = c.parts();
         if (parts.isEmpty()) {
             return b.wrap(new float[0], 0);
         }
+        int ax = c.axis();
+        int[] outShape = c.outShape();
         int[] shape = parts.get(0).shape();
         int rank = shape.length;
-        int ax = dim < 0 ? dim + rank : dim;
-        if (ax < 0 || ax >= rank) {
-            throw new IllegalArgumentException("cat: dim " + dim + " is out of range for tensors of rank " + rank
-                    + " (tensor " + positions.get(0) + " has shape " + Arrays.toString(shape) + ")");
-        }
-        int total = 0;
-        for (int k = 0; k < parts.size(); k++) {
-            int[] s = parts.get(k).shape();
-            boolean ok = s.length == rank;
-            for (int d = 0; ok && d < rank; d++) {
-                ok = d == ax || s[d] == shape[d];
-            }
-            if (!ok) {
-                throw new IllegalArgumentException("cat: sizes must match except in dimension " + dim + ": tensor "
-                        + positions.get(0) + " has shape " + Arrays.toString(shape) + ", tensor " + positions.get(k)
-                        + " has shape " + Arrays.toString(s));
-            }
-            total += s[ax];
-        }
-        int[] outShape = shape.clone();
-        outShape[ax] = total;
+        int total = outShape[ax];
         int outer = Reductions.product(shape, 0, ax);
         int inner = Reductions.product(shape, ax + 1, rank);
         float[] out = new float[Math.toIntExact(Tensor.numel(outShape))];
@@ -96,23 +59,10 @@ final class Shapes {
      * shape of ids plus a last dimension E. ids must be I32 or I64; an id outside [0, V) is an error naming it.
      */
     static Tensor embedding(CpuBackend b, Tensor w, Tensor ids) {
-        if (w == null || ids == null) {
-            throw new IllegalArgumentException("embedding: " + (w == null ? "weight" : "ids") + " must not be null");
-        }
-        CpuData.requireFloat("embedding: weight", w);
-        if (w.dim() != 2) {
-            throw new IllegalArgumentException("embedding: weight must be 2-D [vocabulary, dim], got shape "
-                    + Arrays.toString(w.shape()));
-        }
-        if (ids.dtype() != DType.I32 && ids.dtype() != DType.I64) {
-            throw new IllegalArgumentException("embedding: ids must be an I32 or I64 tensor, got " + ids);
-        }
+        int[] outShape = OpShapes.embedding(w, ids);
         int vocab = w.size(0);
         int e = w.size(1);
         int[] rows = rowIds(ids, vocab, w);
-        int[] idShape = ids.shape();
-        int[] outShape = Arrays.copyOf(idShape, idShape.length + 1);
-        outShape[idShape.length] = e;
         float[] out = new float[Math.toIntExact((long) rows.length * e)];
         if (e > 0) {
             b.parallel().range(rows.length, Math.max(1, GRAIN / e), (start, end) -> {

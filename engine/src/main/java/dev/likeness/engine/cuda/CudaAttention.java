@@ -1,10 +1,10 @@
 package dev.likeness.engine.cuda;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 
 import java.lang.foreign.MemorySegment;
-import java.util.Arrays;
 
 /**
  * Fused flash attention on the GPU: torch {@code F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
@@ -56,46 +56,25 @@ final class CudaAttention {
     }
 
     static Tensor attention(CudaBackend b, Tensor q, Tensor k, Tensor v, Tensor mask, float scale) {
-        requireFloat("q", q);
-        requireFloat("k", k);
-        requireFloat("v", v);
-        if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4) {
-            throw new IllegalArgumentException("attention expects q [B, H, Lq, D], k [B, H, Lk, D], v [B, H, Lk, Dv]; "
-                    + "got " + shapes(q, k, v));
-        }
-        int batch = q.size(0);
-        int heads = q.size(1);
-        int lq = q.size(2);
-        int d = q.size(3);
-        int lk = k.size(2);
-        int dv = v.size(3);
-        if (k.size(0) != batch || v.size(0) != batch || k.size(1) != heads || v.size(1) != heads) {
-            throw new IllegalArgumentException("attention: q, k and v must have the same batch and head dimensions; "
-                    + "got " + shapes(q, k, v));
-        }
-        if (k.size(3) != d) {
-            throw new IllegalArgumentException("attention: k's head size must equal q's (D); got " + shapes(q, k, v));
-        }
-        if (v.size(2) != lk) {
-            throw new IllegalArgumentException("attention: v must have as many keys as k (Lk); got " + shapes(q, k, v));
-        }
-        if (d == 0) {
-            throw new IllegalArgumentException("attention: the head size D of q and k must be positive; got "
-                    + shapes(q, k, v));
-        }
+        OpShapes.Attention sz = OpShapes.attention(q, k, v);
+        int batch = sz.batch();
+        int heads = sz.heads();
+        int lq = sz.lq();
+        int lk = sz.lk();
+        int[] outShape = sz.outShape();
         long[] ms = null;
         if (mask != null) {
             if (mask.dtype() != DType.BOOL) {
-                requireFloat("mask (additive float or boolean)", mask);
+                OpShapes.requireFloat("mask (additive float or boolean)", mask);
             }
             ms = AttentionPlan.maskStrides(mask.shape(), mask.strides(), batch, heads, lq, lk);
         }
         DType compute = b.computeDType();
-        if (Tensor.numel(new int[] {batch, heads, lq, dv}) == 0) {
-            return b.empty(compute, batch, heads, lq, dv);
+        if (Tensor.numel(outShape) == 0) {
+            return b.empty(compute, outShape);
         }
         if (lk == 0) {
-            return b.zeros(compute, batch, heads, lq, dv);
+            return b.zeros(compute, outShape);
         }
         q = operand(b, q);
         k = operand(b, k);
@@ -104,7 +83,9 @@ final class CudaAttention {
             mask = operand(b, mask);
             ms = AttentionPlan.maskStrides(mask.shape(), mask.strides(), batch, heads, lq, lk);
         }
-        Tensor out = b.empty(compute, batch, heads, lq, dv);
+        Tensor out = b.empty(compute, outShape);
+        int d = sz.d();
+        int dv = sz.dv();
 
         AttentionPlan plan = AttentionPlan.plan(new AttentionPlan.Problem(b.sm(), b.sharedMemoryPerBlockOptin(),
                 compute, q.dtype(), k.dtype(), v.dtype(), batch, heads, lq, lk, d, dv,
@@ -160,16 +141,5 @@ final class CudaAttention {
             CudaDTypes.code(d.dtype());
         }
         return d;
-    }
-
-    private static void requireFloat(String what, Tensor t) {
-        if (!t.dtype().isFloatingPoint() && !(t.dtype() == DType.I8 && t.scale() != null)) {
-            throw new IllegalArgumentException(what + " must be a floating-point tensor, got " + t);
-        }
-    }
-
-    private static String shapes(Tensor q, Tensor k, Tensor v) {
-        return "q " + Arrays.toString(q.shape()) + ", k " + Arrays.toString(k.shape()) + ", v "
-                + Arrays.toString(v.shape());
     }
 }

@@ -1,10 +1,10 @@
 package dev.likeness.engine.cuda;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -46,66 +46,9 @@ final class CudaConv {
 
     /** The checks (and messages) of the CPU backend's conv2d. */
     static Shape check(Tensor x, Tensor w, Tensor bias, int sh, int sw, int ph, int pw, int groups) {
-        if (x == null || w == null) {
-            throw new IllegalArgumentException("conv2d: input x and weight w must not be null");
-        }
-        if (x.dim() != 4) {
-            throw new IllegalArgumentException("conv2d: input x must be 4-D [N, C, H, W], got shape "
-                    + Arrays.toString(x.shape()));
-        }
-        if (w.dim() != 4) {
-            throw new IllegalArgumentException("conv2d: weight w must be 4-D [O, C/groups, kh, kw], got shape "
-                    + Arrays.toString(w.shape()));
-        }
-        CudaGemm.requireFloat("conv2d: input x", x);
-        CudaGemm.requireFloat("conv2d: weight w", w);
-        if (sh < 1 || sw < 1) {
-            throw new IllegalArgumentException("conv2d: stride must be positive, got (" + sh + ", " + sw + ")");
-        }
-        if (ph < 0 || pw < 0) {
-            throw new IllegalArgumentException("conv2d: padding must be non-negative, got (" + ph + ", " + pw + ")");
-        }
-        if (groups < 1) {
-            throw new IllegalArgumentException("conv2d: groups must be positive, got " + groups);
-        }
-        int[] xs = x.shape();
-        int[] ws = w.shape();
-        int c = xs[1];
-        int o = ws[0];
-        String shapes = " (input x " + Arrays.toString(xs) + ", weight w " + Arrays.toString(ws) + ", groups "
-                + groups + ")";
-        if (c == 0 || c % groups != 0) {
-            throw new IllegalArgumentException("conv2d: input channels C = " + c
-                    + " must be a positive multiple of groups" + shapes);
-        }
-        if (o == 0 || o % groups != 0) {
-            throw new IllegalArgumentException("conv2d: weight out channels O = " + o
-                    + " must be a positive multiple of groups" + shapes);
-        }
-        if (ws[1] != c / groups) {
-            throw new IllegalArgumentException("conv2d: weight w has " + ws[1]
-                    + " input channels per group, the input gives C / groups = " + c / groups + shapes);
-        }
-        if (ws[2] < 1 || ws[3] < 1) {
-            throw new IllegalArgumentException("conv2d: kernel size must be positive" + shapes);
-        }
-        long paddedH = xs[2] + 2L * ph;
-        long paddedW = xs[3] + 2L * pw;
-        if (ws[2] > paddedH || ws[3] > paddedW) {
-            throw new IllegalArgumentException("conv2d: kernel " + ws[2] + "x" + ws[3]
-                    + " is larger than the padded input " + paddedH + "x" + paddedW + shapes);
-        }
-        if (bias != null) {
-            CudaGemm.requireFloat("conv2d: bias", bias);
-            if (bias.dim() != 1 || bias.size(0) != o) {
-                throw new IllegalArgumentException("conv2d: bias must have shape [" + o + "], got "
-                        + Arrays.toString(bias.shape()) + shapes);
-            }
-        }
-        int oh = (int) ((paddedH - ws[2]) / sh + 1);
-        int ow = (int) ((paddedW - ws[3]) / sw + 1);
-        return new Shape(xs[0], c, xs[2], xs[3], o, ws[2], ws[3], sh, sw, ph, pw, groups, c / groups, o / groups,
-                oh, ow);
+        OpShapes.Conv2d s = OpShapes.conv2d(x, w, bias, sh, sw, ph, pw, groups);
+        return new Shape(s.n(), s.c(), s.h(), s.w(), s.o(), s.kh(), s.kw(), sh, sw, ph, pw, groups, s.cg(), s.og(),
+                s.oh(), s.ow());
     }
 
     /** Output rows per band: as many as keep the column matrix within the budget, at least one. */

@@ -1,6 +1,7 @@
 package dev.likeness.engine.cuda;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuData;
 import dev.likeness.engine.cpu.CpuStorage;
@@ -41,7 +42,7 @@ final class CudaElementwise {
         }
         Tensor dx = CudaPlan.readable(b, name + ": x", x);
         Tensor dy = CudaPlan.readable(b, name + ": y", y);
-        int[] shape = CudaPlan.broadcastShape(name, dx.shape(), dy.shape());
+        int[] shape = OpShapes.broadcastShape(name, dx.shape(), dy.shape());
         DType outDt = b.computeDType();
         Tensor out = b.empty(outDt, shape);
         long n = out.numel();
@@ -217,57 +218,20 @@ final class CudaElementwise {
      * skipped. Mixed input dtypes give the compute dtype (as the CPU backend gives its compute dtype, f32).
      */
     static Tensor cat(CudaBackend b, int dim, List<Tensor> ts) {
-        if (ts == null || ts.isEmpty()) {
-            throw new IllegalArgumentException("cat: expected a non-empty list of tensors");
-        }
-        List<Tensor> parts = new ArrayList<>(ts.size());
-        List<Integer> positions = new ArrayList<>(ts.size());
-        for (int i = 0; i < ts.size(); i++) {
-            Tensor t = ts.get(i);
-            if (t == null) {
-                throw new IllegalArgumentException("cat: tensor " + i + " is null");
-            }
-            if (t.dim() == 1 && t.size(0) == 0) {
-                continue;
-            }
-            if (t.dim() == 0) {
-                throw new IllegalArgumentException("cat: tensor " + i + " is zero-dimensional and cannot be "
-                        + "concatenated");
-            }
-            parts.add(t);
-            positions.add(i);
-        }
+        OpShapes.Cat c = OpShapes.cat(dim, ts);
+        List<Tensor> parts = c.parts();
+        List<Integer> positions = c.positions();
         DType outDt = b.computeDType();
         if (parts.isEmpty()) {
             return b.empty(outDt, 0);
         }
-        int[] shape = parts.get(0).shape();
-        int rank = shape.length;
-        int ax = dim < 0 ? dim + rank : dim;
-        if (ax < 0 || ax >= rank) {
-            throw new IllegalArgumentException("cat: dim " + dim + " is out of range for tensors of rank " + rank
-                    + " (tensor " + positions.get(0) + " has shape " + Arrays.toString(shape) + ")");
-        }
-        long total = 0;
-        for (int k = 0; k < parts.size(); k++) {
-            int[] s = parts.get(k).shape();
-            boolean ok = s.length == rank;
-            for (int d = 0; ok && d < rank; d++) {
-                ok = d == ax || s[d] == shape[d];
-            }
-            if (!ok) {
-                throw new IllegalArgumentException("cat: sizes must match except in dimension " + dim + ": tensor "
-                        + positions.get(0) + " has shape " + Arrays.toString(shape) + ", tensor " + positions.get(k)
-                        + " has shape " + Arrays.toString(s));
-            }
-            total += s[ax];
-        }
+        int ax = c.axis();
+        int[] outShape = c.outShape();
+        long total = outShape[ax];
         List<Tensor> device = new ArrayList<>(parts.size());
         for (int k = 0; k < parts.size(); k++) {
             device.add(CudaPlan.readable(b, "cat: tensor " + positions.get(k), parts.get(k)));
         }
-        int[] outShape = shape.clone();
-        outShape[ax] = Math.toIntExact(total);
         Tensor out = b.empty(outDt, outShape);
         long[] oni = CudaPlan.around(outShape, ax);
         long outer = oni[0];
@@ -296,25 +260,10 @@ final class CudaElementwise {
      * rows are gathered on the GPU.
      */
     static Tensor embedding(CudaBackend b, Tensor w, Tensor ids) {
-        if (w == null || ids == null) {
-            throw new IllegalArgumentException("embedding: " + (w == null ? "weight" : "ids") + " must not be null");
-        }
-        if (!w.dtype().isFloatingPoint() && !(w.dtype() == DType.I8 && w.scale() != null)) {
-            throw new IllegalArgumentException("embedding: weight must be a floating-point tensor, got " + w);
-        }
-        if (w.dim() != 2) {
-            throw new IllegalArgumentException("embedding: weight must be 2-D [vocabulary, dim], got shape "
-                    + Arrays.toString(w.shape()));
-        }
-        if (ids.dtype() != DType.I32 && ids.dtype() != DType.I64) {
-            throw new IllegalArgumentException("embedding: ids must be an I32 or I64 tensor, got " + ids);
-        }
+        int[] outShape = OpShapes.embedding(w, ids);
         int vocab = w.size(0);
         int e = w.size(1);
-        int[] idShape = ids.shape();
-        int[] rows = checkIds(idValues(b, ids), idShape, vocab, w.shape());
-        int[] outShape = Arrays.copyOf(idShape, idShape.length + 1);
-        outShape[idShape.length] = e;
+        int[] rows = checkIds(idValues(b, ids), ids.shape(), vocab, w.shape());
         DType outDt = b.computeDType();
         Tensor out = b.empty(outDt, outShape);
         long n = out.numel();

@@ -1,6 +1,7 @@
 package dev.likeness.engine.cuda;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 
 import java.util.ArrayList;
@@ -34,42 +35,14 @@ final class CudaGemm {
     private CudaGemm() {
     }
 
-    static String shape(Tensor t) {
-        return Arrays.toString(t.shape());
-    }
-
-    static void requireFloat(String what, Tensor t) {
-        if (!t.dtype().isFloatingPoint() && !(t.dtype() == DType.I8 && t.scale() != null)) {
-            throw new IllegalArgumentException(what + " must be a floating-point tensor, got " + t);
-        }
-    }
-
     // ------------------------------------------------------------------ linear
 
     /** torch {@code F.linear(x, w, bias)}: x [..., K], w [N, K] in its storage dtype, bias [N] or null. */
     static Tensor linear(CudaBackend b, Tensor x, Tensor w, Tensor bias) {
-        requireFloat("linear: x", x);
-        requireFloat("linear: w", w);
-        if (x.dim() < 1 || w.dim() != 2) {
-            throw new IllegalArgumentException("linear: x must have at least 1 dimension and w must be 2-D [N, K], got x "
-                    + shape(x) + " and w " + shape(w));
-        }
+        int[] outShape = OpShapes.linear(x, w, bias);
         int k = x.size(-1);
         int n = w.size(0);
-        if (w.size(1) != k) {
-            throw new IllegalArgumentException("linear: x " + shape(x) + " has K=" + k + " features but w " + shape(w)
-                    + " expects " + w.size(1));
-        }
-        if (bias != null) {
-            requireFloat("linear: bias", bias);
-            if (bias.dim() != 1 || bias.size(0) != n) {
-                throw new IllegalArgumentException("linear: bias must be [" + n + "] for w " + shape(w) + ", got "
-                        + shape(bias));
-            }
-        }
         DType cd = b.computeDType();
-        int[] outShape = x.shape();
-        outShape[outShape.length - 1] = n;
         Tensor out = b.empty(cd, outShape);
         if (out.numel() == 0) {
             return out;
@@ -229,44 +202,13 @@ final class CudaGemm {
      * row vector and a 1-D b a column vector, their dimension dropped from the result.
      */
     static Tensor matmul(CudaBackend b, Tensor a, Tensor bb) {
-        requireFloat("matmul: a", a);
-        requireFloat("matmul: b", bb);
-        if (a.dim() == 0 || bb.dim() == 0) {
-            throw new IllegalArgumentException("matmul: both arguments need at least 1 dimension, got a " + shape(a)
-                    + " and b " + shape(bb));
-        }
-        int m = a.dim() == 1 ? 1 : a.size(-2);
-        int k = a.size(-1);
-        int n = bb.dim() == 1 ? 1 : bb.size(-1);
-        int kb = bb.dim() == 1 ? bb.size(0) : bb.size(-2);
-        if (kb != k) {
-            throw new IllegalArgumentException("matmul: a " + shape(a) + " has K=" + k + " columns but b " + shape(bb)
-                    + " has " + kb + " rows");
-        }
-        int ra = Math.max(0, a.dim() - 2);
-        int rb = Math.max(0, bb.dim() - 2);
-        int rank = Math.max(ra, rb);
-        int[] batch = new int[rank];
-        for (int d = 0; d < rank; d++) {
-            int da = d - (rank - ra);
-            int db = d - (rank - rb);
-            int na = da >= 0 ? a.size(da) : 1;
-            int nb = db >= 0 ? bb.size(db) : 1;
-            if (na != nb && na != 1 && nb != 1) {
-                throw new IllegalArgumentException("matmul: batch dimensions of a " + shape(a) + " and b " + shape(bb)
-                        + " do not broadcast");
-            }
-            batch[d] = Math.max(na, nb);
-        }
-        int[] outShape = new int[rank + 2 - (a.dim() == 1 ? 1 : 0) - (bb.dim() == 1 ? 1 : 0)];
-        System.arraycopy(batch, 0, outShape, 0, rank);
-        int p = rank;
-        if (a.dim() != 1) {
-            outShape[p++] = m;
-        }
-        if (bb.dim() != 1) {
-            outShape[p] = n;
-        }
+        OpShapes.Matmul mm = OpShapes.matmul(a, bb);
+        int[] batch = mm.batch();
+        int rank = batch.length;
+        int m = mm.m();
+        int k = mm.k();
+        int n = mm.n();
+        int[] outShape = mm.outShape();
         DType cd = b.computeDType();
         if (Tensor.numel(outShape) == 0) {
             return b.empty(cd, outShape);

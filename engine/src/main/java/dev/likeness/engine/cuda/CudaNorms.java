@@ -1,6 +1,7 @@
 package dev.likeness.engine.cuda;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 
 import java.util.Arrays;
@@ -86,15 +87,7 @@ final class CudaNorms {
         }
         Tensor dx = CudaPlan.readable(b, "groupNorm: x", x);
         int[] shape = dx.shape();
-        if (shape.length < 2) {
-            throw new IllegalArgumentException("groupNorm: x must be [N, C, *] (at least 2 dimensions), got "
-                    + Arrays.toString(shape));
-        }
-        int c = shape[1];
-        if (groups <= 0 || c % groups != 0) {
-            throw new IllegalArgumentException("groupNorm: the " + c + " channels of x " + Arrays.toString(shape)
-                    + " cannot be split into " + groups + " groups");
-        }
+        int c = OpShapes.groupNormChannels(shape, groups);
         Tensor w = param(b, "groupNorm", "weight", weight, c, dx);
         Tensor bi = param(b, "groupNorm", "bias", bias, c, dx);
         DType outDt = b.computeDType();
@@ -196,10 +189,7 @@ final class CudaNorms {
     }
 
     static Tensor var(CudaBackend b, Tensor x, int dim, int correction, boolean keepDim) {
-        if (correction < 0) {
-            throw new IllegalArgumentException("var: correction must be >= 0, got " + correction);
-        }
-        return reduce(b, "var", x, dim, keepDim, correction);
+        return reduce(b, "var", x, dim, keepDim, OpShapes.varCorrection(correction));
     }
 
     /** mean (correction < 0) or var along one dimension. */
@@ -209,17 +199,13 @@ final class CudaNorms {
         }
         Tensor dx = CudaPlan.readable(b, op + ": x", x);
         int[] shape = dx.shape();
-        int ax = dim < 0 ? dim + shape.length : dim;
-        if (ax < 0 || ax >= shape.length) {
-            throw new IllegalArgumentException(op + ": dim " + dim + " is out of range for x " + Arrays.toString(shape)
-                    + " (rank " + shape.length + ")");
-        }
+        int ax = OpShapes.reducedAxis(op, shape, dim);
         long[] oni = CudaPlan.around(shape, ax);
         long outer = oni[0];
         int n = shape[ax];
         long inner = oni[2];
         DType outDt = b.computeDType();
-        Tensor out = b.empty(outDt, CudaPlan.reducedShape(shape, ax, keep));
+        Tensor out = b.empty(outDt, OpShapes.reducedShape(shape, ax, keep));
         long count = out.numel();
         if (count == 0) {
             return out;

@@ -1,13 +1,12 @@
 package dev.likeness.engine.cuda;
 
 import dev.likeness.engine.DType;
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
-
-import java.util.Arrays;
 
 /**
  * Host-side planning shared by the elementwise and normalization kernels: operand checks and preparation, shape
- * arithmetic (broadcasting, reduced shapes, the (outer, n, inner) decomposition around a dimension), view flags, and
+ * arithmetic (the (outer, n, inner) decomposition around a dimension), view flags, and
  * launch geometry of the row and segment kernels of {@code norms.cu}. Pure functions apart from
  * {@link #readable}, so they are unit-tested without a GPU.
  */
@@ -44,9 +43,7 @@ final class CudaPlan {
      * backend's words), on this device, and dequantized to f32 when it carries a scale.
      */
     static Tensor readable(CudaBackend b, String what, Tensor t) {
-        if (!t.dtype().isFloatingPoint() && !(t.dtype() == DType.I8 && t.scale() != null)) {
-            throw new IllegalArgumentException(what + " must be a floating-point tensor, got " + t);
-        }
+        OpShapes.requireFloat(what, t);
         Tensor d = b.onDevice(t);
         if (d.scale() != null) {
             d = b.to(d, DType.F32);
@@ -81,22 +78,6 @@ final class CudaPlan {
 
     // ------------------------------------------------------------------ shapes
 
-    /** torch's broadcast shape of x and y, or an error naming both shapes and the first conflicting dimension. */
-    static int[] broadcastShape(String op, int[] a, int[] c) {
-        int rank = Math.max(a.length, c.length);
-        int[] out = new int[rank];
-        for (int i = 0; i < rank; i++) {
-            int da = i < rank - a.length ? 1 : a[i - (rank - a.length)];
-            int dc = i < rank - c.length ? 1 : c[i - (rank - c.length)];
-            if (da != dc && da != 1 && dc != 1) {
-                throw new IllegalArgumentException(op + ": x " + Arrays.toString(a) + " and y " + Arrays.toString(c)
-                        + " are not broadcastable (dimension " + (i - rank) + ": " + da + " vs " + dc + ")");
-            }
-            out[i] = da == 1 ? dc : da;
-        }
-        return out;
-    }
-
     /** {outer, n, inner}: the products of the dimensions before {@code axis}, its size, and those after it. */
     static long[] around(int[] shape, int axis) {
         long outer = 1;
@@ -108,22 +89,6 @@ final class CudaPlan {
             inner *= shape[i];
         }
         return new long[] {outer, shape[axis], inner};
-    }
-
-    /** The shape after reducing {@code axis}: kept as size 1, or dropped. */
-    static int[] reducedShape(int[] shape, int axis, boolean keep) {
-        if (keep) {
-            int[] s = shape.clone();
-            s[axis] = 1;
-            return s;
-        }
-        int[] s = new int[shape.length - 1];
-        for (int i = 0, j = 0; i < shape.length; i++) {
-            if (i != axis) {
-                s[j++] = shape[i];
-            }
-        }
-        return s;
     }
 
     /** torch's nearest scale {@code (float) in / out} (f32, as the kernel multiplies by it). */

@@ -1,5 +1,6 @@
 package dev.likeness.engine.cuda;
 
+import dev.likeness.engine.OpShapes;
 import dev.likeness.engine.Tensor;
 import dev.likeness.engine.cpu.CpuBackend;
 import org.junit.jupiter.api.Test;
@@ -17,14 +18,14 @@ class CudaPlanTest {
 
     @Test
     void broadcastShapesFollowTorch() {
-        assertArrayEquals(new int[] {4, 3072}, CudaPlan.broadcastShape("add", new int[] {4, 3072}, new int[] {3072}));
+        assertArrayEquals(new int[] {4, 3072}, OpShapes.broadcastShape("add", new int[] {4, 3072}, new int[] {3072}));
         assertArrayEquals(new int[] {5, 7, 33},
-                CudaPlan.broadcastShape("mul", new int[] {5, 1, 33}, new int[] {7, 1}));
-        assertArrayEquals(new int[] {4}, CudaPlan.broadcastShape("sub", new int[] {}, new int[] {4}));
-        assertArrayEquals(new int[] {}, CudaPlan.broadcastShape("sub", new int[] {}, new int[] {}));
-        assertArrayEquals(new int[] {0, 3}, CudaPlan.broadcastShape("div", new int[] {0, 1}, new int[] {3}));
+                OpShapes.broadcastShape("mul", new int[] {5, 1, 33}, new int[] {7, 1}));
+        assertArrayEquals(new int[] {4}, OpShapes.broadcastShape("sub", new int[] {}, new int[] {4}));
+        assertArrayEquals(new int[] {}, OpShapes.broadcastShape("sub", new int[] {}, new int[] {}));
+        assertArrayEquals(new int[] {0, 3}, OpShapes.broadcastShape("div", new int[] {0, 1}, new int[] {3}));
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> CudaPlan.broadcastShape("add", new int[] {2, 3}, new int[] {4}));
+                () -> OpShapes.broadcastShape("add", new int[] {2, 3}, new int[] {4}));
         assertEquals("add: x [2, 3] and y [4] are not broadcastable (dimension -1: 3 vs 4)", e.getMessage());
     }
 
@@ -40,10 +41,10 @@ class CudaPlanTest {
 
     @Test
     void reducedShapeKeepsOrDropsTheAxis() {
-        assertArrayEquals(new int[] {2, 1, 5}, CudaPlan.reducedShape(new int[] {2, 3, 5}, 1, true));
-        assertArrayEquals(new int[] {2, 5}, CudaPlan.reducedShape(new int[] {2, 3, 5}, 1, false));
-        assertArrayEquals(new int[] {}, CudaPlan.reducedShape(new int[] {3}, 0, false));
-        assertArrayEquals(new int[] {1}, CudaPlan.reducedShape(new int[] {3}, 0, true));
+        assertArrayEquals(new int[] {2, 1, 5}, OpShapes.reducedShape(new int[] {2, 3, 5}, 1, true));
+        assertArrayEquals(new int[] {2, 5}, OpShapes.reducedShape(new int[] {2, 3, 5}, 1, false));
+        assertArrayEquals(new int[] {}, OpShapes.reducedShape(new int[] {3}, 0, false));
+        assertArrayEquals(new int[] {1}, OpShapes.reducedShape(new int[] {3}, 0, true));
     }
 
     @Test
