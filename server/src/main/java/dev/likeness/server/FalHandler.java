@@ -506,7 +506,7 @@ final class FalHandler extends Handler.Abstract {
                     .put("file_url", FileStore.url(base, fileId, name)));
         } else if (seg.size() == 4 && route.startsWith("storage/upload/put/") && x.method().equals("PUT")) {
             String[] t = db.uploadToken(seg.get(3), now);
-            if (t == null || t[0] == null) throw HttpError.detail(404, "Unknown or expired upload URL");
+            if (t == null || t[0] == null) throw refuseUpload(x, 404, "Unknown or expired upload URL");
             Database.FileRow f = db.file(t[0]);
             long size;
             try {
@@ -579,6 +579,30 @@ final class FalHandler extends Handler.Abstract {
         } catch (IOException e) {
             throw HttpError.detail(400, "Could not read the request body: " + e.getMessage());
         }
+    }
+
+    /**
+     * The error for an upload PUT refused before its body was read: the body is read and dropped first (up to the
+     * upload limit), so that the response is not sent while the client is still writing and the keep-alive
+     * connection stays usable for its next request; a body over the limit closes the connection instead.
+     */
+    private HttpError refuseUpload(Exchange x, int status, String message) {
+        HttpError e = HttpError.detail(status, message);
+        long left = config.maxUploadBytes();
+        byte[] buf = new byte[64 * 1024];
+        try (java.io.InputStream in = x.bodyStream()) {
+            int n;
+            while ((n = in.read(buf)) > 0) {
+                left -= n;
+                if (left < 0) {
+                    e.headers.put("Connection", "close");
+                    break;
+                }
+            }
+        } catch (IOException io) {
+            e.headers.put("Connection", "close");
+        }
+        return e;
     }
 
     private static String text(JsonNode body, String field, String dflt) {
