@@ -102,10 +102,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--device", paramLabel = "DEVICE", description = DeviceOption.DESCRIPTION)
     String device;
 
-    @Option(names = "--fp8", negatable = false,
-            description = "Quantize the FLUX transformer's block weights to float8 e4m3 (per-channel scales) as they "
-                    + "load: half the memory of bf16, fp8 matrix multiplies on Ada/Hopper GPUs, slightly different "
-                    + "images.")
+    /** The help of {@code --fp8} (also on {@code serve}). */
+    static final String FP8_DESCRIPTION = "Quantize the FLUX transformer's block weights to float8 e4m3 "
+            + "(per-channel scales) as they load: half the memory of bf16, fp8 matrix multiplies on Ada/Hopper GPUs, "
+            + "slightly different images.";
+
+    @Option(names = "--fp8", negatable = false, description = FP8_DESCRIPTION)
     boolean fp8;
 
     @Option(names = "--no-safety-checker", negatable = false,

@@ -78,10 +78,7 @@ final class ServeCommand implements Callable<Integer> {
                     + "by default they are unmapped after their phase, which real weights need on a 32 GB machine).")
     boolean keepEncoders;
 
-    @Option(names = "--fp8", negatable = false,
-            description = "Quantize the FLUX transformer's block weights to float8 e4m3 (per-channel scales) as they "
-                    + "load: half the memory of bf16, fp8 matrix multiplies on Ada/Hopper GPUs, slightly different "
-                    + "images.")
+    @Option(names = "--fp8", negatable = false, description = GenerateCommand.FP8_DESCRIPTION)
     boolean fp8;
 
     @Option(names = "--open", description = "Open local mode: no API key is needed, even when keys exist.")

@@ -426,20 +426,19 @@ public final class CudaBackend implements Backend {
         return out;
     }
 
+    /** {@code t} itself when it already lives on the host, else its host copy ({@link #toHost}). */
+    private Tensor hostView(Tensor t) {
+        return t.storage() instanceof CpuStorage ? t : toHost(t);
+    }
+
     @Override
     public float[] toFloatArray(Tensor t) {
-        if (t.storage() instanceof CpuStorage) {
-            return host.toFloatArray(t);
-        }
-        return host.toFloatArray(toHost(t));
+        return host.toFloatArray(hostView(t));
     }
 
     @Override
     public int[] toIntArray(Tensor t) {
-        if (t.storage() instanceof CpuStorage) {
-            return host.toIntArray(t);
-        }
-        return host.toIntArray(toHost(t));
+        return host.toIntArray(hostView(t));
     }
 
     @Override
@@ -485,7 +484,7 @@ public final class CudaBackend implements Backend {
         if (t.storage() instanceof CpuStorage) {
             h = t;
         } else if (t.storage() instanceof CudaStorage s) {
-            h = s.backend() instanceof CudaBackend other ? other.toHost(t) : t;
+            h = s.backend().toHost(t);
         } else {
             h = host.fromFloats(t.backend().toFloatArray(t), t.shape());
         }
@@ -604,16 +603,14 @@ public final class CudaBackend implements Backend {
     /** Position tables are small and computed in f64: on the host, then uploaded (f32, as on the CPU backend). */
     @Override
     public List<Tensor> ropeFrequencies(Tensor ids, int[] axesDim, double theta) {
-        Tensor hostIds = ids.storage() instanceof CpuStorage ? ids : toHost(ids);
-        return host.ropeFrequencies(hostIds, axesDim, theta).stream().map(this::transfer).toList();
+        return host.ropeFrequencies(hostView(ids), axesDim, theta).stream().map(this::transfer).toList();
     }
 
     /** Computed on the host (a few thousand values per step), then uploaded in f32. */
     @Override
     public Tensor timestepEmbedding(Tensor t, int dim, boolean flipSinToCos, float downscaleFreqShift, float scale,
                                     int maxPeriod) {
-        Tensor hostT = t.storage() instanceof CpuStorage ? t : toHost(t);
-        return transfer(host.timestepEmbedding(hostT, dim, flipSinToCos, downscaleFreqShift, scale, maxPeriod));
+        return transfer(host.timestepEmbedding(hostView(t), dim, flipSinToCos, downscaleFreqShift, scale, maxPeriod));
     }
 
     // ------------------------------------------------------------------ convolution and resampling
@@ -635,8 +632,7 @@ public final class CudaBackend implements Backend {
     @Override
     public Tensor interpolate(Tensor x, int outH, int outW, Interpolation mode, boolean alignCorners,
                               boolean antialias) {
-        Tensor hx = x.storage() instanceof CpuStorage ? x : toHost(x);
-        return to(transfer(host.interpolate(hx, outH, outW, mode, alignCorners, antialias)), compute);
+        return to(transfer(host.interpolate(hostView(x), outH, outW, mode, alignCorners, antialias)), compute);
     }
 
     // ------------------------------------------------------------------ shape ops that produce data

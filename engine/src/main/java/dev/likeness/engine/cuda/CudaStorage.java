@@ -1,6 +1,5 @@
 package dev.likeness.engine.cuda;
 
-import dev.likeness.engine.Backend;
 import dev.likeness.engine.Storage;
 
 import java.lang.ref.Cleaner;
@@ -36,7 +35,7 @@ public final class CudaStorage implements Storage {
     }
 
     @Override
-    public Backend backend() {
+    public CudaBackend backend() {
         return backend;
     }
 

@@ -25,11 +25,9 @@ public final class KernelArgs {
         this.arena = arena;
     }
 
+    /** A device pointer: a 64-bit value, as {@link #i64}. */
     public KernelArgs ptr(long devicePointer) {
-        MemorySegment s = arena.allocate(JAVA_LONG);
-        s.set(JAVA_LONG, 0, devicePointer);
-        slots.add(s);
-        return this;
+        return i64(devicePointer);
     }
 
     public KernelArgs i32(int v) {

@@ -35,19 +35,12 @@ class CudaElementwiseTest {
     @BeforeAll
     static void open() {
         cpu = new CpuBackend(1);
-        CudaBackend f32 = GpuTestSupport.gpu(DType.F32, "CudaElementwiseTest");
-        CudaBackend bf16 = GpuTestSupport.gpu(DType.BF16, "CudaElementwiseTest");
-        gpus = List.of(f32, bf16);
+        gpus = GpuTestSupport.gpus("CudaElementwiseTest");
     }
 
     @AfterAll
     static void close() {
-        if (gpus != null) {
-            gpus.forEach(CudaBackend::close);
-        }
-        if (cpu != null) {
-            cpu.close();
-        }
+        GpuTestSupport.close(gpus, cpu);
     }
 
     private static final DType[] INPUT_DTYPES = {DType.F32, DType.BF16, DType.F16};

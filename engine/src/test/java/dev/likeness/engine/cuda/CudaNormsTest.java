@@ -34,19 +34,12 @@ class CudaNormsTest {
     @BeforeAll
     static void open() {
         cpu = new CpuBackend(1);
-        CudaBackend f32 = GpuTestSupport.gpu(DType.F32, "CudaNormsTest");
-        CudaBackend bf16 = GpuTestSupport.gpu(DType.BF16, "CudaNormsTest");
-        gpus = List.of(f32, bf16);
+        gpus = GpuTestSupport.gpus("CudaNormsTest");
     }
 
     @AfterAll
     static void close() {
-        if (gpus != null) {
-            gpus.forEach(CudaBackend::close);
-        }
-        if (cpu != null) {
-            cpu.close();
-        }
+        GpuTestSupport.close(gpus, cpu);
     }
 
     private static final DType[] INPUT_DTYPES = {DType.F32, DType.BF16, DType.F16};

@@ -31,6 +31,27 @@ public final class GpuTestSupport {
         }
     }
 
+    /** GPU 0 opened twice, computing in f32 and in bf16 (allocations poisoned); skips the calling test without a GPU. */
+    public static java.util.List<CudaBackend> gpus(String testClass) {
+        CudaBackend f32 = gpu(DType.F32, testClass);
+        try {
+            return java.util.List.of(f32, gpu(DType.BF16, testClass));
+        } catch (RuntimeException e) {
+            f32.close();
+            throw e;
+        }
+    }
+
+    /** Closes what {@link #gpus} and the test's CPU reference opened (either may be null). */
+    public static void close(java.util.List<CudaBackend> gpus, CpuBackend cpu) {
+        if (gpus != null) {
+            gpus.forEach(CudaBackend::close);
+        }
+        if (cpu != null) {
+            cpu.close();
+        }
+    }
+
     /** A host tensor of uniform values in [-scale, scale) in {@code dtype}. */
     public static Tensor random(CpuBackend cpu, Random rnd, DType dtype, float scale, int... shape) {
         float[] v = new float[Math.toIntExact(Tensor.numel(shape))];
